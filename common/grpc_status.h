@@ -1,0 +1,17 @@
+// The one place where absl::Status and grpc::Status are converted.
+#ifndef ADAMASYNC_COMMON_GRPC_STATUS_H_
+#define ADAMASYNC_COMMON_GRPC_STATUS_H_
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace adamasync {
+
+// Same code (the numeric values of the two enums are the gRPC codes) and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace adamasync
+
+#endif  // ADAMASYNC_COMMON_GRPC_STATUS_H_
