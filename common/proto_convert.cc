@@ -69,9 +69,8 @@ absl::StatusOr<TableSpec> FromProto(const v1::TableSpec& p) {
       spec.init.kind = static_cast<Initializer::Kind>(static_cast<int>(p.init().kind()));
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat("spec.init.kind ",
-                                                     static_cast<int>(p.init().kind()),
-                                                     " is not a known initializer"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.init.kind ", static_cast<int>(p.init().kind()), " is not a known initializer"));
   }
   spec.init.a = p.init().a();
   spec.init.b = p.init().b();

@@ -9,9 +9,9 @@
 #define ADAMASYNC_CONCAT_(a, b) ADAMASYNC_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::absl::Status _adamasync_status = (expr); \
+#define RETURN_IF_ERROR(expr)                              \
+  do {                                                     \
+    ::absl::Status _adamasync_status = (expr);             \
     if (!_adamasync_status.ok()) return _adamasync_status; \
   } while (0)
 

@@ -22,9 +22,8 @@ absl::Status Invalid(const char* field, double value, const char* rule) {
 absl::Status ValidateTableName(std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("table name is empty");
   if (name.size() > kMaxTableNameLength) {
-    return absl::InvalidArgumentError(absl::StrCat("table name is ", name.size(),
-                                                   " characters long, the limit is ",
-                                                   kMaxTableNameLength));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table name is ", name.size(), " characters long, the limit is ", kMaxTableNameLength));
   }
   for (char c : name) {
     if (!IsNameChar(c)) {
@@ -61,8 +60,8 @@ absl::Status ValidateInitializer(const Initializer& init) {
       return absl::OkStatus();
     case Initializer::Kind::kUniform:
       if (!std::isfinite(init.a) || !std::isfinite(init.b) || !(init.a < init.b)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "uniform init needs finite low < high, got [", init.a, ", ", init.b, ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("uniform init needs finite low < high, got [", init.a, ", ", init.b, ")"));
       }
       return absl::OkStatus();
     case Initializer::Kind::kNormal:
@@ -78,9 +77,8 @@ absl::Status ValidateInitializer(const Initializer& init) {
 absl::Status ValidateTableSpec(const TableSpec& spec) {
   RETURN_IF_ERROR(ValidateTableName(spec.name));
   if (spec.num_elements == 0 || spec.num_elements > kMaxTableElements) {
-    return absl::InvalidArgumentError(absl::StrCat("num_elements must be in [1, ",
-                                                   kMaxTableElements, "], got ",
-                                                   spec.num_elements));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_elements must be in [1, ", kMaxTableElements, "], got ", spec.num_elements));
   }
   RETURN_IF_ERROR(ValidateAdamConfig(spec.adam));
   return ValidateInitializer(spec.init);

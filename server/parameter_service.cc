@@ -1,0 +1,126 @@
+#include "server/parameter_service.h"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/proto_convert.h"
+#include "common/status_macros.h"
+
+namespace adamasync {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the wire format is little-endian fp32, read in place");
+
+template <typename Request>
+absl::Status CheckRequestView(const ShardStore& store, const Request& request) {
+  if (!request.has_view()) {
+    return absl::InvalidArgumentError("request.view (shard_index, num_shards) is missing");
+  }
+  return store.CheckView(request.view().shard_index(), request.view().num_shards());
+}
+
+void ToProto(const TableStats& s, v1::TableStats* out) {
+  out->set_name(s.name);
+  out->set_num_elements(s.num_elements);
+  out->set_part_begin(s.part_begin);
+  out->set_part_end(s.part_end);
+  out->set_version(s.version);
+  out->set_pushes(s.pushes);
+  out->set_pulls(s.pulls);
+  out->set_rejected_pushes(s.rejected_pushes);
+  out->set_bytes_pushed(s.bytes_pushed);
+  out->set_bytes_pulled(s.bytes_pulled);
+  out->set_state_bytes(s.state_bytes);
+  out->set_staleness_sum(s.staleness_sum);
+  out->set_staleness_max(s.staleness_max);
+}
+
+}  // namespace
+
+ParameterService::ParameterService(ShardStore* store) : store_(store) {}
+
+grpc::Status ParameterService::CreateTable(grpc::ServerContext*,
+                                           const v1::CreateTableRequest* request,
+                                           v1::CreateTableResponse* response) {
+  absl::Status status = CheckRequestView(*store_, *request);
+  if (!status.ok()) return ToGrpcStatus(status);
+  if (!request->has_spec()) return ToGrpcStatus(absl::InvalidArgumentError("spec is missing"));
+  absl::StatusOr<TableSpec> spec = FromProto(request->spec());
+  if (!spec.ok()) return ToGrpcStatus(spec.status());
+  absl::StatusOr<ShardStore::CreateResult> result = store_->CreateTable(*spec);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_created(result->created);
+  response->set_part_begin(result->range.begin);
+  response->set_part_end(result->range.end);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterService::Pull(grpc::ServerContext*, const v1::PullRequest* request,
+                                    v1::PullResponse* response) {
+  absl::Status status = CheckRequestView(*store_, *request);
+  if (!status.ok()) return ToGrpcStatus(status);
+  absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(request->table());
+  if (!part.ok()) return ToGrpcStatus(part.status());
+  // ValidateChunk bounds length by the part's size before anything is
+  // allocated, so a huge length cannot make the server allocate.
+  status = ValidateChunk((*part)->range(), request->offset(), request->length());
+  if (!status.ok()) return ToGrpcStatus(status);
+  std::string* values = response->mutable_values();
+  values->resize(request->length() * sizeof(float));
+  absl::StatusOr<uint64_t> version =
+      (*part)->Pull(request->offset(), request->length(), values->data());
+  if (!version.ok()) return ToGrpcStatus(version.status());
+  response->set_version(*version);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterService::Push(grpc::ServerContext*, const v1::PushRequest* request,
+                                    v1::PushResponse* response) {
+  absl::Status status = CheckRequestView(*store_, *request);
+  if (!status.ok()) return ToGrpcStatus(status);
+  absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(request->table());
+  if (!part.ok()) return ToGrpcStatus(part.status());
+  const std::string& bytes = request->gradient();
+  if (bytes.size() % sizeof(float) != 0) {
+    (*part)->CountRejectedPush();
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("gradient is ", bytes.size(), " bytes, not a whole number of 4-byte floats")));
+  }
+  const size_t n = bytes.size() / sizeof(float);
+  // Protobuf's string buffer is malloc-aligned in practice; copy only if not.
+  std::vector<float> aligned;
+  const float* grad = reinterpret_cast<const float*>(bytes.data());
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) != 0) {
+    aligned.resize(n);
+    std::memcpy(aligned.data(), bytes.data(), bytes.size());
+    grad = aligned.data();
+  }
+  absl::StatusOr<uint64_t> version =
+      (*part)->Push(request->offset(), absl::MakeConstSpan(grad, n), request->pulled_version());
+  if (!version.ok()) return ToGrpcStatus(version.status());
+  response->set_version(*version);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* request,
+                                        v1::GetStatsResponse* response) {
+  absl::Status status = CheckRequestView(*store_, *request);
+  if (!status.ok()) return ToGrpcStatus(status);
+  response->set_shard_index(store_->options().shard_index);
+  response->set_num_shards(store_->options().num_shards);
+  response->set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - start_time_));
+  response->set_server_version(ADAMASYNC_VERSION);
+  for (const TableStats& stats : store_->Stats()) {
+    v1::TableStats* out = response->add_tables();
+    ToProto(stats, out);
+    absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(stats.name);
+    if (part.ok()) *out->mutable_adam() = adamasync::ToProto((*part)->spec().adam);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace adamasync

@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "adamasync/stats.h"
 #include "adamasync/table_spec.h"
 
 namespace adamasync {
@@ -68,31 +69,6 @@ struct Versions {
   std::vector<uint64_t> per_shard;
 };
 
-// One shard's counters for one table (see docs/protocol.md, TableStats).
-struct TableStats {
-  std::string name;
-  uint64_t num_elements = 0;
-  uint64_t part_begin = 0;
-  uint64_t part_end = 0;
-  uint64_t version = 0;
-  uint64_t pushes = 0;
-  uint64_t pulls = 0;
-  uint64_t rejected_pushes = 0;
-  uint64_t bytes_pushed = 0;
-  uint64_t bytes_pulled = 0;
-  uint64_t state_bytes = 0;
-  uint64_t staleness_sum = 0;
-  uint64_t staleness_max = 0;
-};
-
-struct ShardStats {
-  uint32_t shard_index = 0;
-  uint32_t num_shards = 0;
-  double uptime_seconds = 0;
-  std::string server_version;
-  std::vector<TableStats> tables;
-};
-
 class Client {
  public:
   using VersionsCallback = std::function<void(absl::StatusOr<Versions>)>;
@@ -115,16 +91,14 @@ class Client {
   // num_elements (else INVALID_ARGUMENT). NOT_FOUND for an unknown table.
   // A table created by another client is looked up on first use.
   virtual absl::StatusOr<Versions> Pull(absl::string_view table, absl::Span<float> out) = 0;
-  virtual void PullAsync(absl::string_view table, absl::Span<float> out,
-                         VersionsCallback done) = 0;
+  virtual void PullAsync(absl::string_view table, absl::Span<float> out, VersionsCallback done) = 0;
   std::future<absl::StatusOr<Versions>> PullAsync(absl::string_view table, absl::Span<float> out);
 
   // Applies one Adam step with `gradient` to the whole table. `pulled` are
   // the versions of the Pull the gradient was computed from (staleness).
   // INVALID_ARGUMENT, with nothing sent, when the gradient has the wrong size
   // or holds a NaN or Inf.
-  virtual absl::StatusOr<Versions> Push(absl::string_view table,
-                                        absl::Span<const float> gradient,
+  virtual absl::StatusOr<Versions> Push(absl::string_view table, absl::Span<const float> gradient,
                                         const Versions& pulled) = 0;
   virtual void PushAsync(absl::string_view table, absl::Span<const float> gradient,
                          const Versions& pulled, VersionsCallback done) = 0;

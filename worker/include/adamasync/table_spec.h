@@ -26,13 +26,13 @@ enum class Algorithm {
 // PyTorch.
 struct AdamConfig {
   Algorithm algorithm = Algorithm::kAdam;
-  double lr = 1e-3;          // REQUIRES: > 0 and finite
-  double beta1 = 0.9;        // REQUIRES: in [0, 1)
-  double beta2 = 0.999;      // REQUIRES: in [0, 1)
-  double eps = 1e-8;         // REQUIRES: > 0 and finite
-  double weight_decay = 0;   // REQUIRES: >= 0 and finite
-  bool amsgrad = false;      // keep vmax = max(vmax, v) and divide by it
-  bool maximize = false;     // ascend instead of descend
+  double lr = 1e-3;         // REQUIRES: > 0 and finite
+  double beta1 = 0.9;       // REQUIRES: in [0, 1)
+  double beta2 = 0.999;     // REQUIRES: in [0, 1)
+  double eps = 1e-8;        // REQUIRES: > 0 and finite
+  double weight_decay = 0;  // REQUIRES: >= 0 and finite
+  bool amsgrad = false;     // keep vmax = max(vmax, v) and divide by it
+  bool maximize = false;    // ascend instead of descend
 
   bool operator==(const AdamConfig& o) const {
     return algorithm == o.algorithm && lr == o.lr && beta1 == o.beta1 && beta2 == o.beta2 &&

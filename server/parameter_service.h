@@ -1,0 +1,34 @@
+// ParameterService: the gRPC face of a shard. Thin by design: it checks the
+// caller's cluster view, converts the wire messages, calls the ShardStore and
+// TablePart, and converts their absl::Status into the gRPC status.
+#ifndef ADAMASYNC_SERVER_PARAMETER_SERVICE_H_
+#define ADAMASYNC_SERVER_PARAMETER_SERVICE_H_
+
+#include "absl/time/clock.h"
+#include "adamasync/v1/parameter_server.grpc.pb.h"
+#include "server/shard_store.h"
+
+namespace adamasync {
+
+class ParameterService final : public v1::ParameterServer::Service {
+ public:
+  // `store` must outlive the service.
+  explicit ParameterService(ShardStore* store);
+
+  grpc::Status CreateTable(grpc::ServerContext* context, const v1::CreateTableRequest* request,
+                           v1::CreateTableResponse* response) override;
+  grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
+                    v1::PullResponse* response) override;
+  grpc::Status Push(grpc::ServerContext* context, const v1::PushRequest* request,
+                    v1::PushResponse* response) override;
+  grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
+                        v1::GetStatsResponse* response) override;
+
+ private:
+  ShardStore* const store_;
+  const absl::Time start_time_ = absl::Now();
+};
+
+}  // namespace adamasync
+
+#endif  // ADAMASYNC_SERVER_PARAMETER_SERVICE_H_

@@ -1,0 +1,55 @@
+#include "server/shard_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace adamasync {
+
+absl::StatusOr<std::unique_ptr<ShardServer>> ShardServer::Start(const ShardServerOptions& options) {
+  if (options.shard.num_shards == 0 || options.shard.shard_index >= options.shard.num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat("shard_index ", options.shard.shard_index,
+                                                   " must be < num_shards ",
+                                                   options.shard.num_shards, " (and >= 1 shard)"));
+  }
+  if (options.max_message_bytes < (1 << 20)) {
+    return absl::InvalidArgumentError("max_message_bytes must be at least 1 MiB");
+  }
+  std::unique_ptr<ShardServer> server(new ShardServer());
+  server->store_ = std::make_unique<ShardStore>(options.shard);
+  server->service_ = std::make_unique<ParameterService>(server->store_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  grpc::ResourceQuota quota("adamasync-server");
+  quota.SetMaxThreads(options.max_threads);
+  builder.SetResourceQuota(quota);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("could not listen on ", options.listen));
+  }
+  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  return server;
+}
+
+void ShardServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+}
+
+ShardServer::~ShardServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace adamasync

@@ -1,0 +1,66 @@
+// ShardServer: a running shard — the ShardStore, its gRPC service, the
+// standard health service and server reflection — on one listening port.
+// Used by the adamasync-server daemon and, in-process, by the tests.
+//
+// Example:
+//   ShardServerOptions options;
+//   options.listen = "127.0.0.1:0";  // any free port
+//   auto server = ShardServer::Start(options).value();
+//   ... server->port() ...
+//   server->Shutdown(absl::Seconds(5));
+#ifndef ADAMASYNC_SERVER_SHARD_SERVER_H_
+#define ADAMASYNC_SERVER_SHARD_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/parameter_service.h"
+#include "server/shard_store.h"
+
+namespace adamasync {
+
+struct ShardServerOptions {
+  // "HOST:PORT" to listen on; port 0 picks a free port (see port()).
+  std::string listen = "0.0.0.0:7000";
+  ShardOptions shard;
+  // Largest request or response, in bytes. Default 64 MiB.
+  int max_message_bytes = 64 << 20;
+  // Most threads gRPC may use to serve requests concurrently. Default 64.
+  int max_threads = 64;
+};
+
+class ShardServer {
+ public:
+  // Binds, starts serving and marks the health service SERVING.
+  // INVALID_ARGUMENT for bad options; UNAVAILABLE when the address cannot be
+  // bound.
+  static absl::StatusOr<std::unique_ptr<ShardServer>> Start(const ShardServerOptions& options);
+  ~ShardServer();
+  ShardServer(const ShardServer&) = delete;
+  ShardServer& operator=(const ShardServer&) = delete;
+
+  // The bound port.
+  int port() const { return port_; }
+  ShardStore* store() { return store_.get(); }
+
+  // Marks NOT_SERVING, stops accepting calls and waits up to `grace` for
+  // calls in flight to finish (then cancels them). Idempotent.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  ShardServer() = default;
+
+  std::unique_ptr<ShardStore> store_;
+  std::unique_ptr<ParameterService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace adamasync
+
+#endif  // ADAMASYNC_SERVER_SHARD_SERVER_H_

@@ -1,0 +1,77 @@
+// ShardStore: the tables one shard server holds, keyed by name.
+//
+// Knows the shard's place in the cluster (index, count) and enforces the
+// state-memory quota. Knows nothing of gRPC: the service converts requests
+// into these calls.
+//
+// Thread safety: all methods may be called concurrently. Table lookups take
+// a reader lock on the table map only; the work on a table happens on its
+// TablePart, outside that lock.
+#ifndef ADAMASYNC_SERVER_SHARD_STORE_H_
+#define ADAMASYNC_SERVER_SHARD_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "adamasync/stats.h"
+#include "adamasync/table_spec.h"
+#include "common/sharding.h"
+#include "server/table_part.h"
+
+namespace adamasync {
+
+struct ShardOptions {
+  // This server's shard index. REQUIRES: < num_shards.
+  uint32_t shard_index = 0;
+  // Shards in the cluster. REQUIRES: >= 1.
+  uint32_t num_shards = 1;
+  // Most bytes of table state (p, m, v, vmax) this shard may hold; a
+  // CreateTable beyond it is RESOURCE_EXHAUSTED. 0 means no limit.
+  uint64_t max_state_bytes = 0;
+};
+
+class ShardStore {
+ public:
+  struct CreateResult {
+    bool created = false;  // false: an identical table already existed
+    ElementRange range;    // this shard's part
+  };
+
+  explicit ShardStore(const ShardOptions& options);
+  ShardStore(const ShardStore&) = delete;
+  ShardStore& operator=(const ShardStore&) = delete;
+
+  const ShardOptions& options() const { return options_; }
+
+  // OK when the caller's view of the cluster matches this shard's;
+  // FAILED_PRECONDITION otherwise, naming both views.
+  absl::Status CheckView(uint32_t shard_index, uint32_t num_shards) const;
+
+  // Creates this shard's part of `spec`. Idempotent for an identical spec;
+  // ALREADY_EXISTS for a different spec under the same name;
+  // INVALID_ARGUMENT for a bad spec; RESOURCE_EXHAUSTED past the quota
+  // (saying what was asked and what is left).
+  absl::StatusOr<CreateResult> CreateTable(const TableSpec& spec);
+
+  // The part of table `name`; NOT_FOUND when this shard has no such table.
+  absl::StatusOr<std::shared_ptr<TablePart>> Find(absl::string_view name) const;
+
+  // Per-table counters, sorted by table name.
+  std::vector<TableStats> Stats() const;
+
+ private:
+  const ShardOptions options_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<TablePart>> tables_ ABSL_GUARDED_BY(mu_);
+  uint64_t state_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace adamasync
+
+#endif  // ADAMASYNC_SERVER_SHARD_STORE_H_
