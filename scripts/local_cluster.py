@@ -122,6 +122,8 @@ class Cluster:
                 proc.kill()
                 proc.wait()
             pump.join(timeout=2)
+            if name.startswith("server"):
+                print(f"cluster: {name} exit={proc.returncode}", flush=True)
 
 
 def main():

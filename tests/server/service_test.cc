@@ -16,6 +16,7 @@
 #include "adamasync/v1/parameter_server.grpc.pb.h"
 #include "common/proto_convert.h"
 #include "common/sharding.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "kernels/adam_cpu.h"
 #include "kernels/adam_scalars.h"
 #include "server/shard_server.h"
@@ -331,6 +332,19 @@ TEST_F(ServiceTest, AsyncCallbacksAndSmallTablesOnOneShard) {
   // Step 1 with wd = 0: p - lr * g / (|g| + eps).
   const float expected = 0.5f - static_cast<float>(1e-3 * 1.0 / (1.0 + 1e-8));
   for (float x : out) EXPECT_NEAR(x, expected, 1e-7);
+}
+
+TEST_F(ServiceTest, HealthServiceReportsServing) {
+  for (const std::string& address : addresses_) {
+    auto stub = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status = stub->Check(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
 }
 
 TEST(ClientOptionsTest, BadOptionsAreInvalidArgument) {
