@@ -43,7 +43,7 @@ void AdamLanes(const AdamScalars& s, const float* HWY_RESTRICT grad, AdamSpan st
     if (apply_l2) g = hn::MulAdd(p, l2, g);
     const auto diff = hn::Sub(g, m);
     m = small_w ? hn::MulAdd(w, diff, m) : hn::MulAdd(w_minus_one, diff, g);
-    v = hn::Add(hn::Mul(v, b2), hn::Mul(hn::Mul(omb2, g), g));
+    v = hn::MulAdd(hn::Mul(omb2, g), g, hn::Mul(v, b2));
     auto second = v;
     if (kAmsgrad) {
       second = hn::Max(hn::LoadU(d, st.vmax + i), v);
@@ -122,8 +122,10 @@ void AdamCpuParallel(const AdamScalars& s, const float* grad, AdamSpan state, si
     return;
   }
   // Piece boundaries on 16-float (64-byte) multiples keep every piece on
-  // whole cache lines, so threads never share one.
-  const size_t per_piece = ((n / pieces) + 15) / 16 * 16;
+  // whole cache lines, so threads never share one. Rounding ceil(n / pieces)
+  // up (not n / pieces) makes the pieces cover all n elements; the last
+  // pieces may then be short or empty.
+  const size_t per_piece = ((n + pieces - 1) / pieces + 15) / 16 * 16;
   auto run = [&](size_t begin) {
     const size_t end = std::min(n, begin + per_piece);
     if (begin >= end) return;

@@ -12,10 +12,17 @@
 //   m  = lerp(m, g, 1 - b1)                     exp_avg.lerp_(grad, 1 - b1)
 //        = fma(w, g - m, m)      if |w| < 0.5
 //        = fma(w - 1, g - m, g)  otherwise
-//   v  = v*b2 + ((1-b2)*g)*g                    exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
+//   v  = fma((1-b2)*g, g, v*b2)                 exp_avg_sq.mul_(b2).addcmul_(g, g, 1-b2)
 //   vmax = max(vmax, v)                         (AMSGrad, raw v)
 //   denom = sqrt(amsgrad ? vmax : v) / bc2_sqrt + eps
 //   p  = p - (step_size * m) / denom            param.addcdiv_(m, denom, -step_size)
+// addcmul is `self + value*t1*t2` in ATen's source, but the x86-64 wheels
+// round it as fma(value*t1, t2, self) (found bit for bit against torch
+// 2.15, see tests/kernels/adam_torch_golden_test.cc; most likely GCC
+// contracting ATen's vector mul and add). sqrt is correctly rounded here
+// and on the GPU; PyTorch's CPU Tensor.sqrt() calls MKL's vmsSqrt
+// (VML_HA), which is not (about one fp32 result in five is one ulp off),
+// so no kernel with an IEEE sqrt follows that one op bit for bit.
 // Every multiply-add not written as Fma must stay two roundings: the
 // project builds with -ffp-contract=off and nvcc with -fmad=false.
 #ifndef ADAMASYNC_KERNELS_ADAM_MATH_H_
@@ -76,7 +83,7 @@ ADAMASYNC_HD void AdamElement(const AdamScalars& s, float grad, float& p, float&
   const float diff = g - m;
   const float w = s.beta1_weight;
   m = (w < 0.5f && w > -0.5f) ? AdamFma(w, diff, m) : AdamFma(w - 1.0f, diff, g);
-  v = v * s.beta2 + (s.one_minus_beta2 * g) * g;
+  v = AdamFma(s.one_minus_beta2 * g, g, v * s.beta2);
   float second = v;
   if (s.amsgrad) {
     vmax = vmax > v ? vmax : v;  // NaN-free inputs: same as torch.maximum
