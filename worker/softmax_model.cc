@@ -1,0 +1,145 @@
+// Softmax regression with Eigen, and batched evaluation of any Model. See
+// softmax_model.h for the contracts.
+#include "worker/softmax_model.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace adamasync {
+namespace training {
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// INVALID_ARGUMENT unless there is one buffer per tensor of `infos`, each of
+// its tensor's size. `what` names the buffers in the message.
+template <typename SpanList>
+absl::Status CheckTensors(const std::vector<ParamInfo>& infos, const SpanList& spans,
+                          const char* what) {
+  if (spans.size() != infos.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected ", infos.size(), " ", what, " tensors, got ", spans.size()));
+  }
+  for (size_t i = 0; i < infos.size(); ++i) {
+    if (spans[i].size() != infos[i].num_elements) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " tensor '", infos[i].name, "' has ",
+                                                     spans[i].size(), " elements, expected ",
+                                                     infos[i].num_elements));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBatch(const ExampleBatch& batch, int num_features, int num_classes) {
+  if (batch.size() == 0) return absl::InvalidArgumentError("empty batch");
+  if (batch.features.size() != static_cast<size_t>(batch.size()) * num_features) {
+    return absl::InvalidArgumentError(absl::StrCat("batch of ", batch.size(), " examples has ",
+                                                   batch.features.size(), " features, expected ",
+                                                   batch.size(), " x ", num_features));
+  }
+  for (int64_t i = 0; i < batch.size(); ++i) {
+    if (batch.labels[i] >= num_classes) {
+      return absl::InvalidArgumentError(absl::StrCat("label ", int{batch.labels[i]},
+                                                     " of batch example ", i,
+                                                     " is not below num_classes ", num_classes));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BatchStats> Evaluate(const Model& model, ConstTensorSpans params,
+                                    const Dataset& data, int64_t batch_size) {
+  if (batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch size ", batch_size, " < 1"));
+  }
+  if (data.num_examples == 0) return absl::InvalidArgumentError("empty dataset");
+  BatchStats total;
+  double loss_sum = 0;
+  for (int64_t begin = 0; begin < data.num_examples; begin += batch_size) {
+    const int64_t end = std::min(begin + batch_size, data.num_examples);
+    ASSIGN_OR_RETURN(const BatchStats stats, model.Loss(params, data.Slice(begin, end)));
+    loss_sum += stats.loss * stats.num_examples;
+    total.num_correct += stats.num_correct;
+    total.num_examples += stats.num_examples;
+  }
+  total.loss = loss_sum / total.num_examples;
+  return total;
+}
+
+SoftmaxModel::SoftmaxModel(int num_features, int num_classes)
+    : num_features_(num_features), num_classes_(num_classes) {}
+
+std::vector<ParamInfo> SoftmaxModel::Params() const {
+  const uint64_t c = static_cast<uint64_t>(num_classes_);
+  const uint64_t f = static_cast<uint64_t>(num_features_);
+  return {
+      ParamInfo{"weight", {num_classes_, num_features_}, c * f, Initializer::Zeros()},
+      ParamInfo{"bias", {num_classes_}, c, Initializer::Zeros()},
+  };
+}
+
+absl::StatusOr<BatchStats> SoftmaxModel::Loss(ConstTensorSpans params,
+                                              const ExampleBatch& batch) const {
+  return Run(params, batch, {});
+}
+
+absl::StatusOr<BatchStats> SoftmaxModel::LossAndGradient(ConstTensorSpans params,
+                                                         const ExampleBatch& batch,
+                                                         TensorSpans grads) const {
+  const std::vector<ParamInfo> infos = Params();
+  RETURN_IF_ERROR(CheckTensors(infos, grads, "gradient"));
+  return Run(params, batch, grads);
+}
+
+absl::StatusOr<BatchStats> SoftmaxModel::Run(ConstTensorSpans params, const ExampleBatch& batch,
+                                             TensorSpans grads) const {
+  RETURN_IF_ERROR(CheckTensors(Params(), params, "parameter"));
+  RETURN_IF_ERROR(CheckBatch(batch, num_features_, num_classes_));
+  const int64_t n = batch.size();
+  const int c = num_classes_;
+  Eigen::Map<const RowMatrix> x(batch.features.data(), n, num_features_);
+  Eigen::Map<const RowMatrix> w(params[0].data(), c, num_features_);
+  Eigen::Map<const Eigen::RowVectorXf> b(params[1].data(), c);
+
+  // logits, then in place: log-probabilities, then d(mean loss)/d(logits).
+  RowMatrix z = x * w.transpose();
+  z.rowwise() += b;
+
+  BatchStats stats;
+  stats.num_examples = n;
+  double loss_sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    auto row = z.row(i);
+    const int label = batch.labels[i];
+    Eigen::Index best;
+    const float max = row.maxCoeff(&best);
+    if (best == label) ++stats.num_correct;
+    // Every exp() argument is <= 0, so nothing overflows; the sum is >= 1.
+    row.array() -= max;
+    const float log_sum = std::log(row.array().exp().sum());
+    row.array() -= log_sum;
+    loss_sum -= row(label);
+  }
+  stats.loss = loss_sum / static_cast<double>(n);
+  if (grads.empty()) return stats;
+
+  // d(mean loss)/d(z[i][k]) = (softmax(z_i)[k] - [k == label_i]) / n.
+  z = z.array().exp();
+  for (int64_t i = 0; i < n; ++i) z(i, batch.labels[i]) -= 1.0f;
+  z *= 1.0f / static_cast<float>(n);
+  Eigen::Map<RowMatrix> grad_w(grads[0].data(), c, num_features_);
+  Eigen::Map<Eigen::RowVectorXf> grad_b(grads[1].data(), c);
+  grad_w.noalias() = z.transpose() * x;
+  grad_b = z.colwise().sum();
+  return stats;
+}
+
+}  // namespace training
+}  // namespace adamasync
