@@ -8,7 +8,12 @@
 
 namespace adamasync {
 
-// Same code (the numeric values of the two enums are the gRPC codes) and message.
+// absl::Status payload key whose bytes travel as the gRPC status's binary
+// error details (a serialized adamasync.v1.StaleGradient, for example).
+inline constexpr char kErrorDetailsPayload[] = "type.googleapis.com/adamasync.v1.ErrorDetails";
+
+// Same code (the numeric values of the two enums are the gRPC codes) and
+// message; the kErrorDetailsPayload payload <-> error_details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 

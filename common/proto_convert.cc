@@ -18,6 +18,54 @@ v1::AdamConfig ToProto(const AdamConfig& adam) {
   return p;
 }
 
+v1::ConsistencyConfig ToProto(const ConsistencyConfig& c) {
+  v1::ConsistencyConfig p;
+  switch (c.staleness_policy) {
+    case StalenessPolicy::kApply:
+      p.set_staleness_policy(v1::STALENESS_APPLY);
+      break;
+    case StalenessPolicy::kReject:
+      p.set_staleness_policy(v1::STALENESS_REJECT);
+      break;
+    case StalenessPolicy::kScale:
+      p.set_staleness_policy(v1::STALENESS_SCALE);
+      break;
+  }
+  p.set_max_staleness(c.max_staleness);
+  if (c.ssp_bound != -1) p.set_ssp_bound(c.ssp_bound);
+  p.set_sync_workers(c.sync_workers);
+  return p;
+}
+
+absl::StatusOr<ConsistencyConfig> FromProto(const v1::ConsistencyConfig& p) {
+  ConsistencyConfig c;
+  switch (p.staleness_policy()) {
+    case v1::STALENESS_APPLY:
+      c.staleness_policy = StalenessPolicy::kApply;
+      break;
+    case v1::STALENESS_REJECT:
+      c.staleness_policy = StalenessPolicy::kReject;
+      break;
+    case v1::STALENESS_SCALE:
+      c.staleness_policy = StalenessPolicy::kScale;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("consistency.staleness_policy ",
+                                                     static_cast<int>(p.staleness_policy()),
+                                                     " is not a known policy"));
+  }
+  c.max_staleness = p.max_staleness();
+  if (p.has_ssp_bound()) {
+    if (p.ssp_bound() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("consistency.ssp_bound must be >= 0, got ", p.ssp_bound()));
+    }
+    c.ssp_bound = p.ssp_bound();
+  }
+  c.sync_workers = p.sync_workers();
+  return c;
+}
+
 v1::TableSpec ToProto(const TableSpec& spec) {
   v1::TableSpec p;
   p.set_name(spec.name);
@@ -28,6 +76,7 @@ v1::TableSpec ToProto(const TableSpec& spec) {
   init->set_a(spec.init.a);
   init->set_b(spec.init.b);
   init->set_seed(spec.init.seed);
+  *p.mutable_consistency() = ToProto(spec.consistency);
   return p;
 }
 
@@ -75,6 +124,7 @@ absl::StatusOr<TableSpec> FromProto(const v1::TableSpec& p) {
   spec.init.a = p.init().a();
   spec.init.b = p.init().b();
   spec.init.seed = p.init().seed();
+  ASSIGN_OR_RETURN(spec.consistency, FromProto(p.consistency()));
   return spec;
 }
 

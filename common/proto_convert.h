@@ -14,6 +14,8 @@ v1::TableSpec ToProto(const TableSpec& spec);
 v1::AdamConfig ToProto(const AdamConfig& adam);
 absl::StatusOr<TableSpec> FromProto(const v1::TableSpec& proto);
 absl::StatusOr<AdamConfig> FromProto(const v1::AdamConfig& proto);
+v1::ConsistencyConfig ToProto(const ConsistencyConfig& consistency);
+absl::StatusOr<ConsistencyConfig> FromProto(const v1::ConsistencyConfig& proto);
 
 }  // namespace adamasync
 

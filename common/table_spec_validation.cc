@@ -74,6 +74,32 @@ absl::Status ValidateInitializer(const Initializer& init) {
   return absl::InvalidArgumentError("unknown initializer kind");
 }
 
+absl::Status ValidateConsistency(const ConsistencyConfig& c) {
+  if (c.staleness_policy != StalenessPolicy::kApply &&
+      c.staleness_policy != StalenessPolicy::kReject &&
+      c.staleness_policy != StalenessPolicy::kScale) {
+    return absl::InvalidArgumentError("staleness_policy must be APPLY, REJECT or SCALE");
+  }
+  if (c.max_staleness < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_staleness must be >= 0, got ", c.max_staleness));
+  }
+  if (c.ssp_bound < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ssp_bound must be >= 0 (or unset for no SSP), got ", c.ssp_bound));
+  }
+  if (c.sync_workers < 0 || c.sync_workers > kMaxSyncWorkers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sync_workers must be in [0, ", kMaxSyncWorkers, "], got ", c.sync_workers));
+  }
+  if (c.sync_workers > 0 && (c.ssp_bound != -1 || c.staleness_policy != StalenessPolicy::kApply)) {
+    return absl::InvalidArgumentError(
+        "sync_workers (synchronous rounds) cannot be combined with ssp_bound or a staleness "
+        "policy: rounds already bound staleness to zero");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateTableSpec(const TableSpec& spec) {
   RETURN_IF_ERROR(ValidateTableName(spec.name));
   if (spec.num_elements == 0 || spec.num_elements > kMaxTableElements) {
@@ -81,7 +107,8 @@ absl::Status ValidateTableSpec(const TableSpec& spec) {
         "num_elements must be in [1, ", kMaxTableElements, "], got ", spec.num_elements));
   }
   RETURN_IF_ERROR(ValidateAdamConfig(spec.adam));
-  return ValidateInitializer(spec.init);
+  RETURN_IF_ERROR(ValidateInitializer(spec.init));
+  return ValidateConsistency(spec.consistency);
 }
 
 }  // namespace adamasync

@@ -13,11 +13,13 @@ namespace adamasync {
 
 inline constexpr uint64_t kMaxTableElements = uint64_t{1} << 40;
 inline constexpr size_t kMaxTableNameLength = 128;
+inline constexpr int64_t kMaxSyncWorkers = 4096;
 
 // OK, or INVALID_ARGUMENT naming the offending field and value.
 absl::Status ValidateTableName(std::string_view name);
 absl::Status ValidateAdamConfig(const AdamConfig& adam);
 absl::Status ValidateInitializer(const Initializer& init);
+absl::Status ValidateConsistency(const ConsistencyConfig& consistency);
 absl::Status ValidateTableSpec(const TableSpec& spec);
 
 }  // namespace adamasync

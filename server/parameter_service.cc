@@ -37,6 +37,16 @@ void ToProto(const TableStats& s, v1::TableStats* out) {
   out->set_state_bytes(s.state_bytes);
   out->set_staleness_sum(s.staleness_sum);
   out->set_staleness_max(s.staleness_max);
+  for (uint64_t count : s.staleness_histogram) out->add_staleness_histogram(count);
+  out->set_duplicate_pushes(s.duplicate_pushes);
+  out->set_stale_rejected(s.stale_rejected);
+  out->set_stale_scaled(s.stale_scaled);
+  if (s.consistency.sync_workers > 0) out->set_sync_round(s.version);
+  *out->mutable_consistency() = ToProto(s.consistency);
+}
+
+absl::Time DeadlineOf(const grpc::ServerContext& context) {
+  return absl::FromChrono(context.deadline());
 }
 
 }  // namespace
@@ -59,11 +69,13 @@ grpc::Status ParameterService::CreateTable(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ParameterService::Pull(grpc::ServerContext*, const v1::PullRequest* request,
+grpc::Status ParameterService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                                     v1::PullResponse* response) {
   absl::Status status = CheckRequestView(*store_, *request);
   if (!status.ok()) return ToGrpcStatus(status);
-  absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(request->table());
+  const absl::Time deadline = DeadlineOf(*context);
+  absl::StatusOr<std::shared_ptr<TablePart>> part =
+      store_->PrepareForPull(request->table(), request->worker_id(), deadline);
   if (!part.ok()) return ToGrpcStatus(part.status());
   // ValidateChunk bounds length by the part's size before anything is
   // allocated, so a huge length cannot make the server allocate.
@@ -71,8 +83,8 @@ grpc::Status ParameterService::Pull(grpc::ServerContext*, const v1::PullRequest*
   if (!status.ok()) return ToGrpcStatus(status);
   std::string* values = response->mutable_values();
   values->resize(request->length() * sizeof(float));
-  absl::StatusOr<uint64_t> version =
-      (*part)->Pull(request->offset(), request->length(), values->data());
+  absl::StatusOr<uint64_t> version = (*part)->Pull(request->offset(), request->length(),
+                                                   values->data(), request->worker_id(), deadline);
   if (!version.ok()) return ToGrpcStatus(version.status());
   response->set_version(*version);
   return grpc::Status::OK;
@@ -99,10 +111,23 @@ grpc::Status ParameterService::Push(grpc::ServerContext*, const v1::PushRequest*
     std::memcpy(aligned.data(), bytes.data(), bytes.size());
     grad = aligned.data();
   }
-  absl::StatusOr<uint64_t> version =
-      (*part)->Push(request->offset(), absl::MakeConstSpan(grad, n), request->pulled_version());
-  if (!version.ok()) return ToGrpcStatus(version.status());
-  response->set_version(*version);
+  PushArgs args;
+  args.offset = request->offset();
+  args.grad = absl::MakeConstSpan(grad, n);
+  args.pulled_version = request->pulled_version();
+  args.worker_id = request->worker_id();
+  args.seq = request->seq();
+  absl::StatusOr<PushResult> result = store_->Push(request->table(), args);
+  if (push_reply_hook_) {
+    if (absl::Status injected = push_reply_hook_(*request); !injected.ok()) {
+      return ToGrpcStatus(injected);
+    }
+  }
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_version(result->version);
+  response->set_duplicate(result->duplicate);
+  response->set_staleness(result->staleness);
+  response->set_lr_scale(result->lr_scale);
   return grpc::Status::OK;
 }
 
@@ -120,6 +145,44 @@ grpc::Status ParameterService::GetStats(grpc::ServerContext*, const v1::GetStats
     absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(stats.name);
     if (part.ok()) *out->mutable_adam() = adamasync::ToProto((*part)->spec().adam);
   }
+  for (const WorkerState& w : store_->workers().Workers()) {
+    v1::WorkerStats* out = response->add_workers();
+    out->set_worker_id(w.worker_id);
+    out->set_clock(w.clock);
+    out->set_live(w.live);
+    out->set_last_seq(w.last_seq);
+    out->set_seconds_since_contact(absl::ToDoubleSeconds(w.since_contact));
+    out->set_blocked_on(w.blocked_on);
+  }
+  response->set_min_live_clock(store_->workers().MinLiveClock());
+  response->set_expired_leases(store_->workers().expired_leases());
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterService::RegisterWorker(grpc::ServerContext*,
+                                              const v1::RegisterWorkerRequest* request,
+                                              v1::RegisterWorkerResponse* response) {
+  absl::Status status = CheckRequestView(*store_, *request);
+  if (!status.ok()) return ToGrpcStatus(status);
+  if (request->lease_ms() > uint64_t{1} << 40) {
+    return ToGrpcStatus(absl::InvalidArgumentError("lease_ms is absurdly large"));
+  }
+  auto registration = store_->workers().Register(
+      request->worker_id(), absl::Milliseconds(static_cast<int64_t>(request->lease_ms())));
+  if (!registration.ok()) return ToGrpcStatus(registration.status());
+  response->set_last_seq(registration->last_seq);
+  response->set_clock(registration->clock);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterService::Clock(grpc::ServerContext*, const v1::ClockRequest* request,
+                                     v1::ClockResponse* response) {
+  absl::Status status = CheckRequestView(*store_, *request);
+  if (!status.ok()) return ToGrpcStatus(status);
+  auto tick = store_->workers().AdvanceClock(request->worker_id(), request->clock());
+  if (!tick.ok()) return ToGrpcStatus(tick.status());
+  response->set_clock(tick->clock);
+  response->set_min_clock(tick->min_live_clock);
   return grpc::Status::OK;
 }
 

@@ -4,6 +4,8 @@
 #ifndef ADAMASYNC_SERVER_PARAMETER_SERVICE_H_
 #define ADAMASYNC_SERVER_PARAMETER_SERVICE_H_
 
+#include <functional>
+
 #include "absl/time/clock.h"
 #include "adamasync/v1/parameter_server.grpc.pb.h"
 #include "server/shard_store.h"
@@ -15,6 +17,12 @@ class ParameterService final : public v1::ParameterServer::Service {
   // `store` must outlive the service.
   explicit ParameterService(ShardStore* store);
 
+  // Fault injection for tests: runs after a push chunk was handled and
+  // before it is answered; a non-OK status replaces the answer (e.g.
+  // UNAVAILABLE: "the reply was lost"), and a slow hook delays it.
+  using PushReplyHook = std::function<absl::Status(const v1::PushRequest&)>;
+  void SetPushReplyHookForTesting(PushReplyHook hook) { push_reply_hook_ = std::move(hook); }
+
   grpc::Status CreateTable(grpc::ServerContext* context, const v1::CreateTableRequest* request,
                            v1::CreateTableResponse* response) override;
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
@@ -23,9 +31,15 @@ class ParameterService final : public v1::ParameterServer::Service {
                     v1::PushResponse* response) override;
   grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
                         v1::GetStatsResponse* response) override;
+  grpc::Status RegisterWorker(grpc::ServerContext* context,
+                              const v1::RegisterWorkerRequest* request,
+                              v1::RegisterWorkerResponse* response) override;
+  grpc::Status Clock(grpc::ServerContext* context, const v1::ClockRequest* request,
+                     v1::ClockResponse* response) override;
 
  private:
   ShardStore* const store_;
+  PushReplyHook push_reply_hook_;
   const absl::Time start_time_ = absl::Now();
 };
 

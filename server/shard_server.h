@@ -46,6 +46,7 @@ class ShardServer {
   // The bound port.
   int port() const { return port_; }
   ShardStore* store() { return store_.get(); }
+  ParameterService* service() { return service_.get(); }
 
   // Marks NOT_SERVING, stops accepting calls and waits up to `grace` for
   // calls in flight to finish (then cancels them). Idempotent.

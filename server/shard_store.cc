@@ -17,7 +17,30 @@ uint64_t StateBytesFor(const TableSpec& spec, uint64_t elements) {
 
 }  // namespace
 
-ShardStore::ShardStore(const ShardOptions& options) : options_(options) {}
+ShardStore::ShardStore(const ShardOptions& options) : options_(options), workers_(options.clock) {}
+
+absl::StatusOr<PushResult> ShardStore::Push(absl::string_view table, const PushArgs& args) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TablePart> part, Find(table));
+  if (args.worker_id != 0) workers_.Touch(args.worker_id);
+  absl::StatusOr<PushResult> result = part->Push(args);
+  if (result.ok() && args.worker_id != 0 && args.seq != 0) {
+    workers_.NoteSeq(args.worker_id, args.seq);
+  }
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<TablePart>> ShardStore::PrepareForPull(absl::string_view table,
+                                                                      uint64_t worker_id,
+                                                                      absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::shared_ptr<TablePart> part, Find(table));
+  if (worker_id == 0) return part;
+  workers_.Touch(worker_id);
+  const int64_t bound = part->spec().consistency.ssp_bound;
+  if (bound >= 0) {
+    RETURN_IF_ERROR(workers_.WaitForSsp(worker_id, table, static_cast<uint64_t>(bound), deadline));
+  }
+  return part;
+}
 
 absl::Status ShardStore::CheckView(uint32_t shard_index, uint32_t num_shards) const {
   if (shard_index == options_.shard_index && num_shards == options_.num_shards) {

@@ -21,8 +21,10 @@
 #include "absl/synchronization/mutex.h"
 #include "adamasync/stats.h"
 #include "adamasync/table_spec.h"
+#include "common/clock.h"
 #include "common/sharding.h"
 #include "server/table_part.h"
+#include "server/worker_registry.h"
 
 namespace adamasync {
 
@@ -34,6 +36,8 @@ struct ShardOptions {
   // Most bytes of table state (p, m, v, vmax) this shard may hold; a
   // CreateTable beyond it is RESOURCE_EXHAUSTED. 0 means no limit.
   uint64_t max_state_bytes = 0;
+  // Time source for worker leases. Not owned; must outlive the store.
+  const Clock* clock = Clock::Real();
 };
 
 class ShardStore {
@@ -62,11 +66,25 @@ class ShardStore {
   // The part of table `name`; NOT_FOUND when this shard has no such table.
   absl::StatusOr<std::shared_ptr<TablePart>> Find(absl::string_view name) const;
 
+  // Pushes one chunk of `table` (see TablePart::Push); a registered
+  // worker's lease is renewed and its applied seq recorded.
+  absl::StatusOr<PushResult> Push(absl::string_view table, const PushArgs& args);
+
+  // The part of `table` for a pull by `worker_id` (0: anonymous), after the
+  // table's SSP wait (until `deadline`) for a registered worker.
+  absl::StatusOr<std::shared_ptr<TablePart>> PrepareForPull(absl::string_view table,
+                                                            uint64_t worker_id,
+                                                            absl::Time deadline);
+
+  WorkerRegistry& workers() { return workers_; }
+  const WorkerRegistry& workers() const { return workers_; }
+
   // Per-table counters, sorted by table name.
   std::vector<TableStats> Stats() const;
 
  private:
   const ShardOptions options_;
+  WorkerRegistry workers_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<TablePart>> tables_ ABSL_GUARDED_BY(mu_);
   uint64_t state_bytes_ ABSL_GUARDED_BY(mu_) = 0;

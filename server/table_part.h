@@ -11,6 +11,13 @@
 // segments carry the same step count and each element follows exactly
 // PyTorch's Adam for that sequence of gradients.
 //
+// Consistency (docs/consistency.md): a push from a registered worker with a
+// sequence number is applied exactly once (PushDedupe); the table's
+// staleness policy may refuse or scale a stale push; a synchronous table
+// (sync_workers > 0) collects one push per worker per round in each segment
+// (SyncRound) and applies their mean once all have arrived, and a pull from
+// a worker that already pushed for the open round waits for it to close.
+//
 // Thread safety: every method may be called from any thread at any time.
 #ifndef ADAMASYNC_SERVER_TABLE_PART_H_
 #define ADAMASYNC_SERVER_TABLE_PART_H_
@@ -22,11 +29,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "adamasync/stats.h"
 #include "adamasync/table_spec.h"
 #include "common/aligned_buffer.h"
 #include "common/sharding.h"
+#include "common/staleness.h"
+#include "server/push_dedupe.h"
+#include "server/sync_round.h"
 
 namespace adamasync {
 
@@ -34,6 +45,28 @@ namespace adamasync {
 struct TablePartSnapshot {
   std::vector<float> p, m, v, vmax;  // vmax empty unless amsgrad
   std::vector<uint64_t> segment_steps;
+  std::vector<DedupeEntry> dedupe;
+  struct SyncPending {
+    uint64_t segment = 0;
+    uint64_t worker_id = 0;
+    std::vector<float> gradient;
+  };
+  std::vector<SyncPending> sync_pending;  // contributions to open rounds
+};
+
+struct PushArgs {
+  uint64_t offset = 0;  // global index of the first element
+  absl::Span<const float> grad;
+  uint64_t pulled_version = 0;
+  uint64_t worker_id = 0;  // 0: anonymous (no dedupe; refused by sync tables)
+  uint64_t seq = 0;        // 0: no dedupe
+};
+
+struct PushResult {
+  uint64_t version = 0;  // fewest updates of any touched segment, after the push
+  bool duplicate = false;
+  uint64_t staleness = 0;
+  double lr_scale = 1.0;
 };
 
 class TablePart {
@@ -47,18 +80,23 @@ class TablePart {
   const TableSpec& spec() const { return spec_; }
   ElementRange range() const { return range_; }
 
-  // Applies one Adam step with `grad` to the elements starting at global
-  // index `offset`. Returns the fewest updates of any touched segment after
-  // the step. INVALID_ARGUMENT, with nothing changed, for a chunk that
-  // ValidateChunk rejects or a gradient holding NaN or Inf.
-  // `pulled_version` only feeds the staleness counters.
-  absl::StatusOr<uint64_t> Push(uint64_t offset, absl::Span<const float> grad,
-                                uint64_t pulled_version);
+  // Applies one Adam step with `args.grad` to the elements starting at
+  // global index `args.offset` (or, for a synchronous table, adds it to the
+  // open round). With nothing changed: INVALID_ARGUMENT for a chunk that
+  // ValidateChunk rejects, a gradient holding NaN or Inf, or an anonymous
+  // push to a synchronous table; FAILED_PRECONDITION for an out-of-order
+  // seq, a round mismatch or a second push of one worker in a round;
+  // ABORTED (StaleGradientError) when the REJECT policy refuses it. A retry
+  // of an applied chunk answers as the original did, with duplicate = true.
+  absl::StatusOr<PushResult> Push(const PushArgs& args);
 
   // Copies `length` parameters starting at global index `offset` into
   // `out` (length * 4 bytes, little-endian fp32). Returns the fewest updates
   // of any segment read. INVALID_ARGUMENT for a chunk ValidateChunk rejects.
-  absl::StatusOr<uint64_t> Pull(uint64_t offset, uint64_t length, char* out);
+  // For a synchronous table, a pull by a worker that pushed for the open
+  // round waits for the round to close (DEADLINE_EXCEEDED at `deadline`).
+  absl::StatusOr<uint64_t> Pull(uint64_t offset, uint64_t length, char* out, uint64_t worker_id = 0,
+                                absl::Time deadline = absl::InfiniteFuture());
 
   // Counts a push rejected before it reached this part (for GetStats).
   void CountRejectedPush() { rejected_pushes_.fetch_add(1, std::memory_order_relaxed); }
@@ -68,6 +106,9 @@ class TablePart {
   TableStats Stats() const;
   // Copies the whole state, segment by segment under each segment's lock.
   TablePartSnapshot Snapshot() const;
+  // Replaces the whole state. REQUIRES: the snapshot is of a part with this
+  // spec and range (sizes are checked: INVALID_ARGUMENT otherwise).
+  absl::Status Restore(const TablePartSnapshot& snapshot);
   // Bytes of p, m, v (and vmax) held.
   uint64_t StateBytes() const;
 
@@ -76,9 +117,19 @@ class TablePart {
     mutable absl::Mutex mu;
     // Written under mu; read without it for Version().
     std::atomic<uint64_t> step{0};
+    // Synchronous tables only: the open round, and its end.
+    std::unique_ptr<SyncRound> round;
+    absl::CondVar round_closed;
   };
 
   uint64_t SegmentCount() const;
+  uint64_t SegmentSize(uint64_t segment) const;
+  bool synchronous() const { return spec_.consistency.sync_workers > 0; }
+  // The work of Push once validated and claimed.
+  absl::StatusOr<PushResult> ApplyAsync(const PushArgs& args);
+  absl::StatusOr<PushResult> ApplySync(const PushArgs& args);
+  // One Adam step on elements [begin, begin + n) of the part.
+  void Step(uint64_t begin, uint64_t n, const float* grad, uint64_t step, double lr_scale);
 
   const TableSpec spec_;
   const ElementRange range_;
@@ -90,6 +141,9 @@ class TablePart {
   std::atomic<uint64_t> pushes_{0}, pulls_{0}, rejected_pushes_{0};
   std::atomic<uint64_t> bytes_pushed_{0}, bytes_pulled_{0};
   std::atomic<uint64_t> staleness_sum_{0}, staleness_max_{0};
+  std::atomic<uint64_t> staleness_histogram_[kStalenessBuckets] = {};
+  std::atomic<uint64_t> duplicate_pushes_{0}, stale_rejected_{0}, stale_scaled_{0};
+  PushDedupe dedupe_;
 };
 
 }  // namespace adamasync

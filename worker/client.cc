@@ -8,12 +8,15 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_convert.h"
 #include "common/sharding.h"
+#include "common/staleness.h"
 #include "common/status_macros.h"
 #include "common/table_spec_validation.h"
 #include "worker/fan_out.h"
@@ -43,6 +46,14 @@ absl::Status ValidateOptions(const ClientOptions& options) {
   }
   if (options.max_chunks_in_flight < 1) {
     return absl::InvalidArgumentError("options.max_chunks_in_flight must be >= 1");
+  }
+  if (options.attempt_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("options.attempt_timeout must be > 0");
+  }
+  if (options.worker_id != 0 &&
+      (options.lease < absl::Milliseconds(100) || options.lease > absl::Hours(1))) {
+    return absl::InvalidArgumentError(absl::StrCat("options.lease must be in [100ms, 1h], got ",
+                                                   absl::FormatDuration(options.lease)));
   }
   if (options.deadline <= absl::ZeroDuration() || options.initial_backoff <= absl::ZeroDuration() ||
       options.max_backoff < options.initial_backoff) {
@@ -74,6 +85,13 @@ TableStats FromProto(const v1::TableStats& p) {
   s.state_bytes = p.state_bytes();
   s.staleness_sum = p.staleness_sum();
   s.staleness_max = p.staleness_max();
+  s.staleness_histogram.assign(p.staleness_histogram().begin(), p.staleness_histogram().end());
+  s.duplicate_pushes = p.duplicate_pushes();
+  s.stale_rejected = p.stale_rejected();
+  s.stale_scaled = p.stale_scaled();
+  if (auto consistency = adamasync::FromProto(p.consistency()); consistency.ok()) {
+    s.consistency = *consistency;
+  }
   return s;
 }
 
@@ -85,10 +103,15 @@ class VersionCollector {
     absl::MutexLock lock(&mu_);
     per_shard_[shard] = std::min(per_shard_[shard], version);
   }
+  void MarkStaleDropped() {
+    absl::MutexLock lock(&mu_);
+    stale_dropped_ = true;
+  }
   Versions Get() {
     absl::MutexLock lock(&mu_);
     Versions versions;
     versions.per_shard = per_shard_;
+    versions.stale_dropped = stale_dropped_;
     // A shard that owns no element of the table reports version 0.
     for (uint64_t& v : versions.per_shard) {
       if (v == UINT64_MAX) v = 0;
@@ -99,6 +122,7 @@ class VersionCollector {
  private:
   absl::Mutex mu_;
   std::vector<uint64_t> per_shard_ ABSL_GUARDED_BY(mu_);
+  bool stale_dropped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class ClientImpl final : public Client {
@@ -120,6 +144,79 @@ class ClientImpl final : public Client {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
         +[](int* outstanding) { return *outstanding == 0; }, &outstanding_));
+  }
+
+  absl::Status Register() override {
+    if (options_.worker_id == 0) {
+      return absl::FailedPreconditionError("this client has no worker_id (anonymous)");
+    }
+    absl::MutexLock register_lock(&register_mu_);
+    std::vector<v1::RegisterWorkerResponse> answers(stubs_.size());
+    std::promise<absl::Status> promise;
+    auto fan_out = NewFanOut<v1::RegisterWorkerRequest, v1::RegisterWorkerResponse>(
+        [](Stub* stub, grpc::ClientContext* ctx, const v1::RegisterWorkerRequest* req,
+           v1::RegisterWorkerResponse* resp, std::function<void(grpc::Status)> cb) {
+          stub->async()->RegisterWorker(ctx, req, resp, cb);
+        },
+        [&answers](size_t call, const v1::RegisterWorkerRequest&,
+                   const v1::RegisterWorkerResponse& resp) {
+          answers[call] = resp;
+          return absl::OkStatus();
+        },
+        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
+    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
+      v1::RegisterWorkerRequest request;
+      *request.mutable_view() = View(shard, stubs_.size());
+      request.set_worker_id(options_.worker_id);
+      request.set_lease_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.lease)));
+      fan_out->Add(shard, std::move(request));
+    }
+    fan_out->Start();
+    RETURN_IF_ERROR(promise.get_future().get());
+    uint64_t last_seq = 0, clock = 0;
+    for (const auto& answer : answers) {
+      last_seq = std::max(last_seq, answer.last_seq());
+      clock = std::max(clock, answer.clock());
+    }
+    absl::MutexLock lock(&mu_);
+    // Continue the numbering of an earlier incarnation of this worker.
+    next_seq_ = std::max(next_seq_, last_seq + 1);
+    clock_ = std::max(clock_, clock);
+    registered_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint64_t> Clock() override {
+    if (options_.worker_id == 0) {
+      return absl::FailedPreconditionError("this client has no worker_id (anonymous)");
+    }
+    RETURN_IF_ERROR(EnsureRegistered());
+    uint64_t clock;
+    {
+      absl::MutexLock lock(&mu_);
+      clock = ++clock_;
+    }
+    std::vector<uint64_t> min_clocks(stubs_.size(), 0);
+    std::promise<absl::Status> promise;
+    auto fan_out = NewFanOut<v1::ClockRequest, v1::ClockResponse>(
+        [](Stub* stub, grpc::ClientContext* ctx, const v1::ClockRequest* req,
+           v1::ClockResponse* resp,
+           std::function<void(grpc::Status)> cb) { stub->async()->Clock(ctx, req, resp, cb); },
+        [&min_clocks](size_t call, const v1::ClockRequest&, const v1::ClockResponse& resp) {
+          min_clocks[call] = resp.min_clock();
+          return absl::OkStatus();
+        },
+        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
+    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
+      v1::ClockRequest request;
+      *request.mutable_view() = View(shard, stubs_.size());
+      request.set_worker_id(options_.worker_id);
+      request.set_clock(clock);
+      fan_out->Add(shard, std::move(request));
+    }
+    fan_out->Start();
+    RETURN_IF_ERROR(promise.get_future().get());
+    return *std::min_element(min_clocks.begin(), min_clocks.end());
   }
 
   absl::Status CreateTable(const TableSpec& spec) override {
@@ -160,6 +257,10 @@ class ClientImpl final : public Client {
       done(parts.status());
       return;
     }
+    if (absl::Status registered = EnsureRegistered(); !registered.ok()) {
+      done(registered);
+      return;
+    }
     auto versions = std::make_shared<VersionCollector>(stubs_.size());
     auto fan_out = NewFanOut<v1::PullRequest, v1::PullResponse>(
         [](Stub* stub, grpc::ClientContext* ctx, const v1::PullRequest* req, v1::PullResponse* resp,
@@ -188,6 +289,7 @@ class ClientImpl final : public Client {
         request.set_table(name);
         request.set_offset(chunk.begin);
         request.set_length(chunk.size());
+        request.set_worker_id(options_.worker_id);
         fan_out->Add(shard, std::move(request));
       }
     }
@@ -221,42 +323,37 @@ class ClientImpl final : public Client {
         return;
       }
     }
-    auto versions = std::make_shared<VersionCollector>(stubs_.size());
-    auto fan_out = NewFanOut<v1::PushRequest, v1::PushResponse>(
-        [](Stub* stub, grpc::ClientContext* ctx, const v1::PushRequest* req, v1::PushResponse* resp,
-           std::function<void(grpc::Status)> cb) { stub->async()->Push(ctx, req, resp, cb); },
-        [versions](size_t, const v1::PushRequest& req, const v1::PushResponse& resp) {
-          versions->Add(req.view().shard_index(), resp.version());
-          return absl::OkStatus();
-        },
-        [versions, done = std::move(done)](absl::Status status) {
-          if (status.ok()) {
-            done(versions->Get());
-          } else {
-            done(std::move(status));
-          }
-        });
-    // Gradient bytes are copied into each request only when it is first sent.
-    std::vector<ElementRange> chunks;
-    const std::string name(table);
-    for (size_t shard = 0; shard < parts->size(); ++shard) {
-      for (const ElementRange& chunk : ChunkRanges((*parts)[shard], options_.chunk_elements)) {
-        v1::PushRequest request;
-        *request.mutable_view() = View(shard, stubs_.size());
-        request.set_table(name);
-        request.set_offset(chunk.begin);
-        request.set_pulled_version(pulled.per_shard.empty() ? 0 : pulled.per_shard[shard]);
-        fan_out->Add(shard, std::move(request));
-        chunks.push_back(chunk);
-      }
+    std::string name(table);
+    if (options_.worker_id == 0) {
+      StartPush(name, std::move(*parts), gradient, pulled, /*seq=*/0, std::move(done));
+      return;
     }
-    fan_out->set_prepare(
-        [gradient, chunks = std::move(chunks)](size_t call, v1::PushRequest* request) {
-          const ElementRange& chunk = chunks[call];
-          request->set_gradient(reinterpret_cast<const char*>(gradient.data() + chunk.begin),
-                                chunk.size() * sizeof(float));
-        });
-    fan_out->Start();
+    if (absl::Status registered = EnsureRegistered(); !registered.ok()) {
+      done(registered);
+      return;
+    }
+    // One push per table in flight, in call order: sequence numbers reach
+    // each chunk's server in increasing order, as exactly-once requires.
+    std::function<void()> start;
+    {
+      absl::MutexLock lock(&mu_);
+      const uint64_t seq = next_seq_++;
+      start = [this, name, parts = std::move(*parts), gradient, pulled, seq,
+               done = std::move(done)]() mutable {
+        StartPush(name, std::move(parts), gradient, pulled, seq,
+                  [this, name, done = std::move(done)](absl::StatusOr<Versions> result) {
+                    done(std::move(result));
+                    PushFinished(name);
+                  });
+      };
+      PushQueue& queue = push_queues_[name];
+      if (queue.busy) {
+        queue.waiting.push_back(std::move(start));
+        return;
+      }
+      queue.busy = true;
+    }
+    start();
   }
 
   absl::StatusOr<std::vector<ShardStats>> GetStats() override {
@@ -273,6 +370,12 @@ class ClientImpl final : public Client {
           s.uptime_seconds = resp.uptime_seconds();
           s.server_version = resp.server_version();
           for (const v1::TableStats& t : resp.tables()) s.tables.push_back(FromProto(t));
+          for (const v1::WorkerStats& w : resp.workers()) {
+            s.workers.push_back({w.worker_id(), w.clock(), w.live(), w.last_seq(),
+                                 w.seconds_since_contact(), w.blocked_on()});
+          }
+          s.min_live_clock = resp.min_live_clock();
+          s.expired_leases = resp.expired_leases();
           return absl::OkStatus();
         },
         [&promise](absl::Status status) { promise.set_value(std::move(status)); });
@@ -305,6 +408,91 @@ class ClientImpl final : public Client {
   }
 
  private:
+  struct PushQueue {
+    bool busy = false;
+    std::deque<std::function<void()>> waiting;
+  };
+
+  absl::Status EnsureRegistered() {
+    if (options_.worker_id == 0) return absl::OkStatus();
+    {
+      absl::MutexLock lock(&mu_);
+      if (registered_) return absl::OkStatus();
+    }
+    return Register();
+  }
+
+  // Starts the next queued push of `table`, if any.
+  void PushFinished(const std::string& table) {
+    std::function<void()> next;
+    {
+      absl::MutexLock lock(&mu_);
+      PushQueue& queue = push_queues_[table];
+      if (queue.waiting.empty()) {
+        queue.busy = false;
+        return;
+      }
+      next = std::move(queue.waiting.front());
+      queue.waiting.pop_front();
+    }
+    next();
+  }
+
+  void StartPush(const std::string& name, std::vector<ElementRange> parts,
+                 absl::Span<const float> gradient, const Versions& pulled, uint64_t seq,
+                 VersionsCallback done) {
+    auto versions = std::make_shared<VersionCollector>(stubs_.size());
+    auto fan_out = NewFanOut<v1::PushRequest, v1::PushResponse>(
+        [](Stub* stub, grpc::ClientContext* ctx, const v1::PushRequest* req, v1::PushResponse* resp,
+           std::function<void(grpc::Status)> cb) { stub->async()->Push(ctx, req, resp, cb); },
+        [versions](size_t, const v1::PushRequest& req, const v1::PushResponse& resp) {
+          versions->Add(req.view().shard_index(), resp.version());
+          return absl::OkStatus();
+        },
+        [versions, done = std::move(done)](absl::Status status) {
+          if (status.ok()) {
+            done(versions->Get());
+          } else {
+            done(std::move(status));
+          }
+        },
+        // Only numbered pushes may be re-sent after an attempt timed out:
+        // the server may have applied the first attempt.
+        /*retry_attempt_timeouts=*/seq != 0);
+    if (options_.drop_stale_pushes) {
+      fan_out->set_absorb_error(
+          [versions](size_t, const v1::PushRequest& req, const absl::Status& status) {
+            const std::optional<StaleGradientInfo> stale = GetStaleGradient(status);
+            if (!stale) return false;
+            versions->Add(req.view().shard_index(), stale->current_version);
+            versions->MarkStaleDropped();
+            return true;
+          });
+    }
+    // Gradient bytes are copied into each request only when it is first sent.
+    std::vector<ElementRange> chunks;
+    for (size_t shard = 0; shard < parts.size(); ++shard) {
+      for (const ElementRange& chunk : ChunkRanges(parts[shard], options_.chunk_elements)) {
+        v1::PushRequest request;
+        *request.mutable_view() = View(shard, stubs_.size());
+        request.set_table(name);
+        request.set_offset(chunk.begin);
+        request.set_pulled_version(pulled.per_shard.empty() ? 0 : pulled.per_shard[shard]);
+        request.set_worker_id(options_.worker_id);
+        request.set_seq(seq);
+        fan_out->Add(shard, std::move(request));
+        chunks.push_back(chunk);
+      }
+    }
+    fan_out->set_prepare(
+        [gradient, chunks = std::move(chunks)](size_t call, v1::PushRequest* request) {
+          const ElementRange& chunk = chunks[call];
+          request->set_gradient(reinterpret_cast<const char*>(gradient.data() + chunk.begin),
+                                chunk.size() * sizeof(float));
+        });
+    fan_out->Start();
+  }
+
   // Each shard's part of `table`, after checking the caller's buffer size.
   absl::StatusOr<std::vector<ElementRange>> PartsFor(absl::string_view table, size_t size,
                                                      const char* what) {
@@ -323,7 +511,7 @@ class ClientImpl final : public Client {
   std::shared_ptr<FanOut<Request, Response>> NewFanOut(
       typename FanOut<Request, Response>::Issue issue,
       typename FanOut<Request, Response>::OnResponse on_response,
-      typename FanOut<Request, Response>::OnDone on_done) {
+      typename FanOut<Request, Response>::OnDone on_done, bool retry_attempt_timeouts = true) {
     FanOutConfig config;
     for (const auto& stub : stubs_) config.stubs.push_back(stub.get());
     config.addresses = options_.servers;
@@ -332,24 +520,31 @@ class ClientImpl final : public Client {
     config.initial_backoff = options_.initial_backoff;
     config.max_backoff = options_.max_backoff;
     config.max_in_flight = static_cast<size_t>(options_.max_chunks_in_flight);
+    config.attempt_timeout = options_.attempt_timeout;
+    config.retry_attempt_timeouts = retry_attempt_timeouts;
+    config.released = [this] {
+      absl::MutexLock lock(&mu_);
+      --outstanding_;
+    };
     {
       absl::MutexLock lock(&mu_);
       ++outstanding_;
     }
-    return std::make_shared<FanOut<Request, Response>>(
-        std::move(config), std::move(issue), std::move(on_response),
-        [this, on_done = std::move(on_done)](absl::Status status) {
-          on_done(std::move(status));
-          absl::MutexLock lock(&mu_);
-          --outstanding_;
-        });
+    return std::make_shared<FanOut<Request, Response>>(std::move(config), std::move(issue),
+                                                       std::move(on_response), std::move(on_done));
   }
 
   const ClientOptions options_;
   std::vector<std::unique_ptr<Stub>> stubs_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, uint64_t> table_sizes_ ABSL_GUARDED_BY(mu_);
+  // FanOuts not yet destroyed; the destructor waits for 0.
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex register_mu_;  // one registration at a time
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t clock_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, PushQueue> push_queues_ ABSL_GUARDED_BY(mu_);
   // Declared last: destroyed first, after the destructor waited for every
   // operation, so no retry can still be pending.
   RetryTimer timer_;

@@ -45,9 +45,17 @@ struct FanOutConfig {
   std::vector<std::string> addresses;             // for error messages
   RetryTimer* timer = nullptr;
   absl::Time deadline;
+  // Per attempt; DEADLINE_EXCEEDED of an attempt is retried when
+  // `retry_attempt_timeouts` and the operation's deadline allows.
+  absl::Duration attempt_timeout = absl::InfiniteDuration();
+  bool retry_attempt_timeouts = false;
   absl::Duration initial_backoff;
   absl::Duration max_backoff;
   size_t max_in_flight = 8;
+  // Runs when the FanOut is destroyed: after its last callback returned and
+  // its contexts are gone, so an owner waiting for it may then tear down
+  // the channels.
+  std::function<void()> released;
 };
 
 template <typename Request, typename Response>
@@ -60,6 +68,9 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
   using Prepare = std::function<void(size_t call, Request*)>;
   using OnResponse = std::function<absl::Status(size_t call, const Request&, const Response&)>;
   using OnDone = std::function<void(absl::Status)>;
+  // Called for a call's final error; returning true counts the call as
+  // done without error (e.g. a stale push the caller chose to drop).
+  using AbsorbError = std::function<bool(size_t call, const Request&, const absl::Status&)>;
 
   FanOut(FanOutConfig config, Issue issue, OnResponse on_response, OnDone on_done)
       : config_(std::move(config)),
@@ -67,7 +78,15 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
         on_response_(std::move(on_response)),
         on_done_(std::move(on_done)) {}
 
+  ~FanOut() {
+    calls_.clear();
+    if (config_.released) config_.released();
+  }
+  FanOut(const FanOut&) = delete;
+  FanOut& operator=(const FanOut&) = delete;
+
   void set_prepare(Prepare prepare) { prepare_ = std::move(prepare); }
+  void set_absorb_error(AbsorbError absorb) { absorb_ = std::move(absorb); }
 
   // Adds a call to `shard`. REQUIRES: before Start().
   void Add(size_t shard, Request request) {
@@ -113,7 +132,11 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
       call.prepared = true;
     }
     call.context = std::make_unique<grpc::ClientContext>();
-    call.context->set_deadline(absl::ToChronoTime(config_.deadline));
+    const absl::Time attempt_deadline =
+        config_.attempt_timeout == absl::InfiniteDuration()
+            ? config_.deadline
+            : std::min(config_.deadline, absl::Now() + config_.attempt_timeout);
+    call.context->set_deadline(absl::ToChronoTime(attempt_deadline));
     // Wait for a (re)connecting server instead of failing fast: a shard that
     // restarts within the deadline is simply waited for.
     call.context->set_wait_for_ready(true);
@@ -131,7 +154,9 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
       // Free the chunk's buffers now; only calls in flight hold memory.
       call.request = Request();
       call.response = Response();
-    } else if (result.code() == absl::StatusCode::kUnavailable) {
+    } else if (result.code() == absl::StatusCode::kUnavailable ||
+               (result.code() == absl::StatusCode::kDeadlineExceeded &&
+                config_.retry_attempt_timeouts && absl::Now() < config_.deadline)) {
       const absl::Time retry_at = absl::Now() + Backoff(call.attempts);
       if (retry_at < config_.deadline && !Failed()) {
         auto self = this->shared_from_this();
@@ -145,10 +170,17 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
         return;
       }
     }
+    if (!result.ok() && absorb_ && absorb_(index, call.request, result)) {
+      result = absl::OkStatus();
+    }
     if (!result.ok()) {
-      result = absl::Status(result.code(),
+      absl::Status prefixed(result.code(),
                             absl::StrCat("shard ", call.shard, " (", config_.addresses[call.shard],
                                          "): ", result.message()));
+      result.ForEachPayload([&prefixed](absl::string_view url, const absl::Cord& payload) {
+        prefixed.SetPayload(url, payload);
+      });
+      result = std::move(prefixed);
     }
     Complete(index, result);
   }
@@ -191,6 +223,7 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
   const FanOutConfig config_;
   const Issue issue_;
   Prepare prepare_;
+  AbsorbError absorb_;
   const OnResponse on_response_;
   const OnDone on_done_;
   // Fixed after Start(); each Call is touched by one attempt at a time.

@@ -32,6 +32,17 @@ std::vector<float> RandomVector(size_t n, uint32_t seed) {
   return v;
 }
 
+absl::StatusOr<uint64_t> PushChunk(TablePart& part, uint64_t offset, const std::vector<float>& grad,
+                                   uint64_t pulled) {
+  PushArgs args;
+  args.offset = offset;
+  args.grad = grad;
+  args.pulled_version = pulled;
+  auto result = part.Push(args);
+  if (!result.ok()) return result.status();
+  return result->version;
+}
+
 void ExpectSnapshotsEqual(const TablePartSnapshot& a, const TablePartSnapshot& b) {
   ASSERT_EQ(a.p.size(), b.p.size());
   EXPECT_EQ(0, std::memcmp(a.p.data(), b.p.data(), a.p.size() * 4));
@@ -48,7 +59,7 @@ TEST(TablePartTest, WholePartPushesMatchLocalAdamBitForBit) {
   TablePartSnapshot local = part.Snapshot();
   for (int step = 1; step <= 5; ++step) {
     const std::vector<float> grad = RandomVector(n, step);
-    auto version = part.Push(0, grad, step - 1);
+    auto version = PushChunk(part, 0, grad, step - 1);
     ASSERT_TRUE(version.ok()) << version.status();
     EXPECT_EQ(*version, static_cast<uint64_t>(step));
     kernels::AdamCpu(kernels::MakeAdamScalars(spec.adam, step), grad.data(),
@@ -64,7 +75,7 @@ TEST(TablePartTest, ChunkPushAdvancesOnlyItsSegments) {
   const uint64_t n = 3 * kSegmentElements;
   TablePart part(Spec(n), {0, n});
   const std::vector<float> grad = RandomVector(kSegmentElements, 1);
-  ASSERT_TRUE(part.Push(kSegmentElements, grad, 0).ok());
+  ASSERT_TRUE(PushChunk(part, kSegmentElements, grad, 0).ok());
   EXPECT_EQ(part.Snapshot().segment_steps, (std::vector<uint64_t>{0, 1, 0}));
   EXPECT_EQ(part.Version(), 0u);
 }
@@ -82,23 +93,24 @@ TEST(TablePartTest, PullReturnsParametersAndVersion) {
 TEST(TablePartTest, BadPushesChangeNothing) {
   const uint64_t n = 2 * kSegmentElements;
   TablePart part(Spec(n, true), {0, n});
-  ASSERT_TRUE(part.Push(0, RandomVector(n, 9), 0).ok());
+  ASSERT_TRUE(PushChunk(part, 0, RandomVector(n, 9), 0).ok());
   const TablePartSnapshot before = part.Snapshot();
 
   std::vector<float> nan_grad = RandomVector(n, 2);
   nan_grad[n - 1] = std::numeric_limits<float>::quiet_NaN();
-  auto status = part.Push(0, nan_grad, 1).status();
+  auto status = PushChunk(part, 0, nan_grad, 1).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("NaN"), std::string::npos) << status;
   std::vector<float> inf_grad = RandomVector(n, 3);
   inf_grad[0] = -std::numeric_limits<float>::infinity();
-  EXPECT_EQ(part.Push(0, inf_grad, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushChunk(part, 0, inf_grad, 1).status().code(), absl::StatusCode::kInvalidArgument);
   // Misaligned offset, past the end, empty.
-  EXPECT_EQ(part.Push(1, RandomVector(10, 4), 1).status().code(),
+  EXPECT_EQ(PushChunk(part, 1, RandomVector(10, 4), 1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(part.Push(0, RandomVector(n + 1, 4), 1).status().code(),
+  EXPECT_EQ(PushChunk(part, 0, RandomVector(n + 1, 4), 1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(part.Push(0, {}, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PushChunk(part, 0, std::vector<float>(), 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
   ExpectSnapshotsEqual(before, part.Snapshot());
   EXPECT_EQ(part.Stats().rejected_pushes, 5u);
   EXPECT_EQ(part.Stats().pushes, 1u);
@@ -107,7 +119,7 @@ TEST(TablePartTest, BadPushesChangeNothing) {
 TEST(TablePartTest, StalenessIsCounted) {
   const uint64_t n = 100;
   TablePart part(Spec(n), {0, n});
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(part.Push(0, RandomVector(n, i), 0).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(PushChunk(part, 0, RandomVector(n, i), 0).ok());
   // Pulled at version 0 each time: staleness 0, 1, 2.
   EXPECT_EQ(part.Stats().staleness_sum, 3u);
   EXPECT_EQ(part.Stats().staleness_max, 2u);

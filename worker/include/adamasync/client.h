@@ -60,6 +60,26 @@ struct ClientOptions {
   int max_chunks_in_flight = 8;
   // Largest gRPC message sent or accepted, in bytes. Default 64 MiB.
   int max_message_bytes = 64 << 20;
+  // Time allowed for one attempt of one chunk RPC; an attempt that runs out
+  // (DEADLINE_EXCEEDED) is retried like UNAVAILABLE while the operation's
+  // deadline allows. Infinite (default): one attempt may use the whole
+  // deadline. Pushes are retried only with a worker_id (exactly-once).
+  absl::Duration attempt_timeout = absl::InfiniteDuration();
+
+  // This worker's identity (> 0), or 0 for an anonymous client. With an id,
+  // the client registers on every shard on first use, numbers its pushes so
+  // each is applied exactly once however often it is retried, keeps one
+  // push per table in flight at a time (in call order), takes part in SSP
+  // (Clock()) and synchronous rounds. Two live clients must not share an id.
+  uint64_t worker_id = 0;
+  // How long a shard keeps counting this worker without hearing from it
+  // (any call renews it). Default 60 s; REQUIRES: 100 ms .. 1 h.
+  absl::Duration lease = absl::Seconds(60);
+  // When a table's REJECT staleness policy refuses a push as too stale:
+  // false (default) = the push fails with ABORTED; true = the gradient is
+  // dropped, the push succeeds with Versions::stale_dropped set, and the
+  // caller's next Pull brings the fresh parameters.
+  bool drop_stale_pushes = false;
 };
 
 // The versions a Pull saw or a Push produced: for each shard, the number of
@@ -67,6 +87,9 @@ struct ClientOptions {
 // the call touched).
 struct Versions {
   std::vector<uint64_t> per_shard;
+  // Push only: some shard refused the gradient as too stale and the client
+  // dropped it (ClientOptions::drop_stale_pushes).
+  bool stale_dropped = false;
 };
 
 class Client {
@@ -112,6 +135,16 @@ class Client {
   // The number of elements of `table`, looking it up if this client has not
   // seen it yet. NOT_FOUND for an unknown table.
   virtual absl::StatusOr<uint64_t> TableSize(absl::string_view table) = 0;
+
+  // Registers this worker (ClientOptions::worker_id) on every shard, or
+  // renews its lease. Done automatically on first use; FAILED_PRECONDITION
+  // for an anonymous client.
+  virtual absl::Status Register() = 0;
+
+  // Advances this worker's SSP clock by one on every shard (call once per
+  // iteration). Returns the slowest live worker's clock over all shards.
+  // FAILED_PRECONDITION for an anonymous client.
+  virtual absl::StatusOr<uint64_t> Clock() = 0;
 
  protected:
   Client() = default;

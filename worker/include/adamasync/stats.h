@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "adamasync/table_spec.h"
+
 namespace adamasync {
 
 // One shard's counters for its part of one table.
@@ -24,6 +26,23 @@ struct TableStats {
   uint64_t state_bytes = 0;    // p, m, v (and vmax) held for the part
   uint64_t staleness_sum = 0;  // sum over accepted push chunks of version - pulled_version
   uint64_t staleness_max = 0;
+  // Accepted push chunks by staleness: bucket 0 counts staleness 0, bucket
+  // i >= 1 counts [2^(i-1), 2^i); the last bucket is open-ended.
+  std::vector<uint64_t> staleness_histogram;
+  uint64_t duplicate_pushes = 0;  // retries answered without applying
+  uint64_t stale_rejected = 0;    // refused by the REJECT policy
+  uint64_t stale_scaled = 0;      // shrunk by the SCALE policy
+  ConsistencyConfig consistency;
+};
+
+// A worker as one shard sees it.
+struct WorkerStats {
+  uint64_t worker_id = 0;
+  uint64_t clock = 0;
+  bool live = false;
+  uint64_t last_seq = 0;
+  double seconds_since_contact = 0;
+  std::string blocked_on;  // what its waiting pull waits for; empty if none
 };
 
 struct ShardStats {
@@ -31,7 +50,10 @@ struct ShardStats {
   uint32_t num_shards = 0;
   double uptime_seconds = 0;
   std::string server_version;
-  std::vector<TableStats> tables;  // sorted by name
+  std::vector<TableStats> tables;    // sorted by name
+  std::vector<WorkerStats> workers;  // sorted by id
+  uint64_t min_live_clock = 0;       // slowest live worker's clock
+  uint64_t expired_leases = 0;
 };
 
 }  // namespace adamasync

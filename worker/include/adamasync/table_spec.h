@@ -66,14 +66,44 @@ struct Initializer {
   bool operator!=(const Initializer& o) const { return !(*this == o); }
 };
 
+// What a shard does with a push whose staleness (the shard's version now
+// minus the version the gradient was computed from) exceeds max_staleness.
+enum class StalenessPolicy {
+  kApply,   // no bound: apply every push
+  kReject,  // answer ABORTED (with the current version), apply nothing
+  kScale,   // apply with the learning rate scaled by 1 / staleness
+};
+
+// How much asynchrony a table tolerates (docs/consistency.md).
+struct ConsistencyConfig {
+  StalenessPolicy staleness_policy = StalenessPolicy::kApply;
+  int64_t max_staleness = 0;  // REQUIRES: >= 0 (used by kReject and kScale)
+  // Stale synchronous parallel: a registered worker at clock c may pull only
+  // once every live worker has reached clock c - ssp_bound. -1: no SSP.
+  // REQUIRES: >= -1.
+  int64_t ssp_bound = -1;
+  // Synchronous mode: > 0 makes every round take one push from each of this
+  // many registered workers and apply one step with their mean gradient;
+  // 0: asynchronous. REQUIRES: 0 .. 4096, and no SSP or staleness policy.
+  int64_t sync_workers = 0;
+
+  bool operator==(const ConsistencyConfig& o) const {
+    return staleness_policy == o.staleness_policy && max_staleness == o.max_staleness &&
+           ssp_bound == o.ssp_bound && sync_workers == o.sync_workers;
+  }
+  bool operator!=(const ConsistencyConfig& o) const { return !(*this == o); }
+};
+
 struct TableSpec {
   std::string name;           // REQUIRES: 1..128 chars of [A-Za-z0-9_.:/-]
   uint64_t num_elements = 0;  // REQUIRES: 1 .. 2^40
   AdamConfig adam;
   Initializer init;
+  ConsistencyConfig consistency;
 
   bool operator==(const TableSpec& o) const {
-    return name == o.name && num_elements == o.num_elements && adam == o.adam && init == o.init;
+    return name == o.name && num_elements == o.num_elements && adam == o.adam && init == o.init &&
+           consistency == o.consistency;
   }
   bool operator!=(const TableSpec& o) const { return !(*this == o); }
 };
