@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libhwy-dev libcpp-httplib-dev libxxhash-dev libssl-dev libeigen3-dev zlib1g-dev
+  libhwy-dev libcpp-httplib-dev prometheus-cpp-dev libxxhash-dev libssl-dev libeigen3-dev zlib1g-dev
   dataset-fashion-mnist iperf3 python3 clang-format
 )
 

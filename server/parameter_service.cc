@@ -51,139 +51,153 @@ absl::Time DeadlineOf(const grpc::ServerContext& context) {
 
 }  // namespace
 
-ParameterService::ParameterService(ShardStore* store) : store_(store) {}
+ParameterService::ParameterService(ShardStore* store, ServerMetrics* metrics)
+    : store_(store), metrics_(metrics) {}
+
+grpc::Status ParameterService::Finish(const char* method, absl::Time start,
+                                      const absl::Status& status) {
+  if (metrics_ != nullptr) metrics_->RecordRequest(method, status.code(), absl::Now() - start);
+  return ToGrpcStatus(status);
+}
 
 grpc::Status ParameterService::CreateTable(grpc::ServerContext*,
                                            const v1::CreateTableRequest* request,
                                            v1::CreateTableResponse* response) {
-  absl::Status status = CheckRequestView(*store_, *request);
-  if (!status.ok()) return ToGrpcStatus(status);
-  if (!request->has_spec()) return ToGrpcStatus(absl::InvalidArgumentError("spec is missing"));
-  absl::StatusOr<TableSpec> spec = FromProto(request->spec());
-  if (!spec.ok()) return ToGrpcStatus(spec.status());
-  absl::StatusOr<ShardStore::CreateResult> result = store_->CreateTable(*spec);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_created(result->created);
-  response->set_part_begin(result->range.begin);
-  response->set_part_end(result->range.end);
-  return grpc::Status::OK;
+  const absl::Time start = absl::Now();
+  return Finish("CreateTable", start, [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    if (!request->has_spec()) return absl::InvalidArgumentError("spec is missing");
+    ASSIGN_OR_RETURN(TableSpec spec, FromProto(request->spec()));
+    ASSIGN_OR_RETURN(ShardStore::CreateResult result, store_->CreateTable(spec));
+    response->set_created(result.created);
+    response->set_part_begin(result.range.begin);
+    response->set_part_end(result.range.end);
+    return absl::OkStatus();
+  }());
 }
 
 grpc::Status ParameterService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                                     v1::PullResponse* response) {
-  absl::Status status = CheckRequestView(*store_, *request);
-  if (!status.ok()) return ToGrpcStatus(status);
-  const absl::Time deadline = DeadlineOf(*context);
-  absl::StatusOr<std::shared_ptr<TablePart>> part =
-      store_->PrepareForPull(request->table(), request->worker_id(), deadline);
-  if (!part.ok()) return ToGrpcStatus(part.status());
-  // ValidateChunk bounds length by the part's size before anything is
-  // allocated, so a huge length cannot make the server allocate.
-  status = ValidateChunk((*part)->range(), request->offset(), request->length());
-  if (!status.ok()) return ToGrpcStatus(status);
-  std::string* values = response->mutable_values();
-  values->resize(request->length() * sizeof(float));
-  absl::StatusOr<uint64_t> version = (*part)->Pull(request->offset(), request->length(),
-                                                   values->data(), request->worker_id(), deadline);
-  if (!version.ok()) return ToGrpcStatus(version.status());
-  response->set_version(*version);
-  return grpc::Status::OK;
+  const absl::Time start = absl::Now();
+  return Finish("Pull", start, [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    const absl::Time deadline = DeadlineOf(*context);
+    ASSIGN_OR_RETURN(std::shared_ptr<TablePart> part,
+                     store_->PrepareForPull(request->table(), request->worker_id(), deadline));
+    // ValidateChunk bounds length by the part's size before anything is
+    // allocated, so a huge length cannot make the server allocate.
+    RETURN_IF_ERROR(ValidateChunk(part->range(), request->offset(), request->length()));
+    std::string* values = response->mutable_values();
+    values->resize(request->length() * sizeof(float));
+    ASSIGN_OR_RETURN(uint64_t version, part->Pull(request->offset(), request->length(),
+                                                  values->data(), request->worker_id(), deadline));
+    response->set_version(version);
+    if (metrics_ != nullptr) metrics_->RecordPull(values->size());
+    return absl::OkStatus();
+  }());
 }
 
 grpc::Status ParameterService::Push(grpc::ServerContext*, const v1::PushRequest* request,
                                     v1::PushResponse* response) {
-  absl::Status status = CheckRequestView(*store_, *request);
-  if (!status.ok()) return ToGrpcStatus(status);
-  absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(request->table());
-  if (!part.ok()) return ToGrpcStatus(part.status());
-  const std::string& bytes = request->gradient();
-  if (bytes.size() % sizeof(float) != 0) {
-    (*part)->CountRejectedPush();
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("gradient is ", bytes.size(), " bytes, not a whole number of 4-byte floats")));
-  }
-  const size_t n = bytes.size() / sizeof(float);
-  // Protobuf's string buffer is malloc-aligned in practice; copy only if not.
-  std::vector<float> aligned;
-  const float* grad = reinterpret_cast<const float*>(bytes.data());
-  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) != 0) {
-    aligned.resize(n);
-    std::memcpy(aligned.data(), bytes.data(), bytes.size());
-    grad = aligned.data();
-  }
-  PushArgs args;
-  args.offset = request->offset();
-  args.grad = absl::MakeConstSpan(grad, n);
-  args.pulled_version = request->pulled_version();
-  args.worker_id = request->worker_id();
-  args.seq = request->seq();
-  absl::StatusOr<PushResult> result = store_->Push(request->table(), args);
-  if (push_reply_hook_) {
-    if (absl::Status injected = push_reply_hook_(*request); !injected.ok()) {
-      return ToGrpcStatus(injected);
+  const absl::Time start = absl::Now();
+  absl::Status status = [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    const std::string& bytes = request->gradient();
+    if (bytes.size() % sizeof(float) != 0) {
+      if (auto part = store_->Find(request->table()); part.ok()) (*part)->CountRejectedPush();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gradient is ", bytes.size(), " bytes, not a whole number of 4-byte floats"));
     }
-  }
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_version(result->version);
-  response->set_duplicate(result->duplicate);
-  response->set_staleness(result->staleness);
-  response->set_lr_scale(result->lr_scale);
-  return grpc::Status::OK;
+    const size_t n = bytes.size() / sizeof(float);
+    // Protobuf's string buffer is malloc-aligned in practice; copy only if not.
+    std::vector<float> aligned;
+    const float* grad = reinterpret_cast<const float*>(bytes.data());
+    if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) != 0) {
+      aligned.resize(n);
+      std::memcpy(aligned.data(), bytes.data(), bytes.size());
+      grad = aligned.data();
+    }
+    PushArgs args;
+    args.offset = request->offset();
+    args.grad = absl::MakeConstSpan(grad, n);
+    args.pulled_version = request->pulled_version();
+    args.worker_id = request->worker_id();
+    args.seq = request->seq();
+    absl::StatusOr<PushResult> result = store_->Push(request->table(), args);
+    if (push_reply_hook_) RETURN_IF_ERROR(push_reply_hook_(*request));
+    RETURN_IF_ERROR(result.status());
+    response->set_version(result->version);
+    response->set_duplicate(result->duplicate);
+    response->set_staleness(result->staleness);
+    response->set_lr_scale(result->lr_scale);
+    if (metrics_ != nullptr && !result->duplicate) {
+      metrics_->RecordPush(bytes.size(), result->staleness, absl::Now() - start);
+    }
+    return absl::OkStatus();
+  }();
+  return Finish("Push", start, status);
 }
 
 grpc::Status ParameterService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* request,
                                         v1::GetStatsResponse* response) {
-  absl::Status status = CheckRequestView(*store_, *request);
-  if (!status.ok()) return ToGrpcStatus(status);
-  response->set_shard_index(store_->options().shard_index);
-  response->set_num_shards(store_->options().num_shards);
-  response->set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - start_time_));
-  response->set_server_version(ADAMASYNC_VERSION);
-  for (const TableStats& stats : store_->Stats()) {
-    v1::TableStats* out = response->add_tables();
-    ToProto(stats, out);
-    absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(stats.name);
-    if (part.ok()) *out->mutable_adam() = adamasync::ToProto((*part)->spec().adam);
-  }
-  for (const WorkerState& w : store_->workers().Workers()) {
-    v1::WorkerStats* out = response->add_workers();
-    out->set_worker_id(w.worker_id);
-    out->set_clock(w.clock);
-    out->set_live(w.live);
-    out->set_last_seq(w.last_seq);
-    out->set_seconds_since_contact(absl::ToDoubleSeconds(w.since_contact));
-    out->set_blocked_on(w.blocked_on);
-  }
-  response->set_min_live_clock(store_->workers().MinLiveClock());
-  response->set_expired_leases(store_->workers().expired_leases());
-  return grpc::Status::OK;
+  const absl::Time start = absl::Now();
+  return Finish("GetStats", start, [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    response->set_shard_index(store_->options().shard_index);
+    response->set_num_shards(store_->options().num_shards);
+    response->set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - start_time_));
+    response->set_server_version(ADAMASYNC_VERSION);
+    for (const TableStats& stats : store_->Stats()) {
+      v1::TableStats* out = response->add_tables();
+      ToProto(stats, out);
+      absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(stats.name);
+      if (part.ok()) *out->mutable_adam() = adamasync::ToProto((*part)->spec().adam);
+    }
+    for (const WorkerState& w : store_->workers().Workers()) {
+      v1::WorkerStats* out = response->add_workers();
+      out->set_worker_id(w.worker_id);
+      out->set_clock(w.clock);
+      out->set_live(w.live);
+      out->set_last_seq(w.last_seq);
+      out->set_seconds_since_contact(absl::ToDoubleSeconds(w.since_contact));
+      out->set_blocked_on(w.blocked_on);
+    }
+    response->set_min_live_clock(store_->workers().MinLiveClock());
+    response->set_expired_leases(store_->workers().expired_leases());
+    return absl::OkStatus();
+  }());
 }
 
 grpc::Status ParameterService::RegisterWorker(grpc::ServerContext*,
                                               const v1::RegisterWorkerRequest* request,
                                               v1::RegisterWorkerResponse* response) {
-  absl::Status status = CheckRequestView(*store_, *request);
-  if (!status.ok()) return ToGrpcStatus(status);
-  if (request->lease_ms() > uint64_t{1} << 40) {
-    return ToGrpcStatus(absl::InvalidArgumentError("lease_ms is absurdly large"));
-  }
-  auto registration = store_->workers().Register(
-      request->worker_id(), absl::Milliseconds(static_cast<int64_t>(request->lease_ms())));
-  if (!registration.ok()) return ToGrpcStatus(registration.status());
-  response->set_last_seq(registration->last_seq);
-  response->set_clock(registration->clock);
-  return grpc::Status::OK;
+  const absl::Time start = absl::Now();
+  return Finish("RegisterWorker", start, [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    if (request->lease_ms() > uint64_t{1} << 40) {
+      return absl::InvalidArgumentError("lease_ms is absurdly large");
+    }
+    ASSIGN_OR_RETURN(
+        WorkerRegistry::Registration registration,
+        store_->workers().Register(request->worker_id(),
+                                   absl::Milliseconds(static_cast<int64_t>(request->lease_ms()))));
+    response->set_last_seq(registration.last_seq);
+    response->set_clock(registration.clock);
+    return absl::OkStatus();
+  }());
 }
 
 grpc::Status ParameterService::Clock(grpc::ServerContext*, const v1::ClockRequest* request,
                                      v1::ClockResponse* response) {
-  absl::Status status = CheckRequestView(*store_, *request);
-  if (!status.ok()) return ToGrpcStatus(status);
-  auto tick = store_->workers().AdvanceClock(request->worker_id(), request->clock());
-  if (!tick.ok()) return ToGrpcStatus(tick.status());
-  response->set_clock(tick->clock);
-  response->set_min_clock(tick->min_live_clock);
-  return grpc::Status::OK;
+  const absl::Time start = absl::Now();
+  return Finish("Clock", start, [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    ASSIGN_OR_RETURN(WorkerRegistry::ClockTick tick,
+                     store_->workers().AdvanceClock(request->worker_id(), request->clock()));
+    response->set_clock(tick.clock);
+    response->set_min_clock(tick.min_live_clock);
+    return absl::OkStatus();
+  }());
 }
 
 }  // namespace adamasync

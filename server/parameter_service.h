@@ -8,14 +8,15 @@
 
 #include "absl/time/clock.h"
 #include "adamasync/v1/parameter_server.grpc.pb.h"
+#include "server/server_metrics.h"
 #include "server/shard_store.h"
 
 namespace adamasync {
 
 class ParameterService final : public v1::ParameterServer::Service {
  public:
-  // `store` must outlive the service.
-  explicit ParameterService(ShardStore* store);
+  // `store` (and `metrics`, if not null) must outlive the service.
+  ParameterService(ShardStore* store, ServerMetrics* metrics);
 
   // Fault injection for tests: runs after a push chunk was handled and
   // before it is answered; a non-OK status replaces the answer (e.g.
@@ -38,7 +39,11 @@ class ParameterService final : public v1::ParameterServer::Service {
                      v1::ClockResponse* response) override;
 
  private:
+  // Records the call in the metrics and converts its status.
+  grpc::Status Finish(const char* method, absl::Time start, const absl::Status& status);
+
   ShardStore* const store_;
+  ServerMetrics* const metrics_;
   PushReplyHook push_reply_hook_;
   const absl::Time start_time_ = absl::Now();
 };

@@ -16,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "server/shard_server.h"
 #include "spdlog/spdlog.h"
 
@@ -30,7 +31,10 @@ ABSL_FLAG(int32_t, max_threads, 64, "Most threads serving requests at once");
 ABSL_FLAG(std::string, port_file, "",
           "If set, write the bound port here (atomically) once serving; for launchers and tests");
 ABSL_FLAG(double, shutdown_grace_s, 10, "Seconds to let calls in flight finish on SIGTERM");
-ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error or off");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(bool, log_json, false, "Log one JSON object per line (to stderr) instead of text");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for the Prometheus endpoint (GET /metrics); empty: no endpoint");
 
 namespace {
 
@@ -58,7 +62,12 @@ int main(int argc, char** argv) {
       "One shard of an AdamAsync parameter server.\n"
       "  adamasync-server --listen=0.0.0.0:7000 --shard_index=0 --num_shards=2");
   absl::ParseCommandLine(argc, argv);
-  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+  if (absl::Status logging = adamasync::ConfigureLogging(absl::GetFlag(FLAGS_log_level),
+                                                         absl::GetFlag(FLAGS_log_json));
+      !logging.ok()) {
+    std::fprintf(stderr, "%s\n", logging.ToString().c_str());
+    return 2;
+  }
 
   // Chunk buffers are a few MiB: keep them in the heap and reuse them
   // instead of mapping (and page-faulting) fresh memory for every request.
@@ -90,6 +99,7 @@ int main(int argc, char** argv) {
   }
   options.max_message_bytes = message_mb << 20;
   options.max_threads = absl::GetFlag(FLAGS_max_threads);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (options.max_threads < 2) {
     spdlog::error("--max_threads must be at least 2, got {}", options.max_threads);
     return 2;
@@ -103,6 +113,9 @@ int main(int argc, char** argv) {
   spdlog::info("adamasync-server shard {}/{} serving on port {} (state quota {} MiB)",
                options.shard.shard_index, options.shard.num_shards, (*server)->port(),
                options.shard.max_state_bytes >> 20);
+  if ((*server)->metrics_port() != 0) {
+    spdlog::info("metrics on port {} (GET /metrics)", (*server)->metrics_port());
+  }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, (*server)->port())) {
     spdlog::error("cannot write --port_file {}", port_file);

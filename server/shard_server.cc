@@ -22,7 +22,17 @@ absl::StatusOr<std::unique_ptr<ShardServer>> ShardServer::Start(const ShardServe
   }
   std::unique_ptr<ShardServer> server(new ShardServer());
   server->store_ = std::make_unique<ShardStore>(options.shard);
-  server->service_ = std::make_unique<ParameterService>(server->store_.get());
+  server->metrics_ = std::make_unique<ServerMetrics>();
+  server->service_ =
+      std::make_unique<ParameterService>(server->store_.get(), server->metrics_.get());
+  if (!options.metrics_listen.empty()) {
+    ShardStore* store = server->store_.get();
+    ServerMetrics* metrics = server->metrics_.get();
+    auto http = MetricsHttpServer::Start(options.metrics_listen, metrics->registry(),
+                                         [store, metrics] { metrics->Refresh(*store); });
+    if (!http.ok()) return http.status();
+    server->metrics_http_ = std::move(*http);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -43,7 +53,7 @@ absl::StatusOr<std::unique_ptr<ShardServer>> ShardServer::Start(const ShardServe
 }
 
 void ShardServer::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
+  if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

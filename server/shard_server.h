@@ -18,7 +18,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics_http.h"
 #include "server/parameter_service.h"
+#include "server/server_metrics.h"
 #include "server/shard_store.h"
 
 namespace adamasync {
@@ -31,6 +33,8 @@ struct ShardServerOptions {
   int max_message_bytes = 64 << 20;
   // Most threads gRPC may use to serve requests concurrently. Default 64.
   int max_threads = 64;
+  // "HOST:PORT" for the Prometheus /metrics endpoint; empty: none.
+  std::string metrics_listen;
 };
 
 class ShardServer {
@@ -43,8 +47,10 @@ class ShardServer {
   ShardServer(const ShardServer&) = delete;
   ShardServer& operator=(const ShardServer&) = delete;
 
-  // The bound port.
+  // The bound port, and the metrics port (0 without an endpoint).
   int port() const { return port_; }
+  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
+  ServerMetrics* metrics() { return metrics_.get(); }
   ShardStore* store() { return store_.get(); }
   ParameterService* service() { return service_.get(); }
 
@@ -56,7 +62,9 @@ class ShardServer {
   ShardServer() = default;
 
   std::unique_ptr<ShardStore> store_;
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<ParameterService> service_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
