@@ -60,11 +60,21 @@ grpc::Status ParameterService::Finish(const char* method, absl::Time start,
   return ToGrpcStatus(status);
 }
 
-grpc::Status ParameterService::CreateTable(grpc::ServerContext*,
+absl::StatusOr<CallGuard::Ticket> ParameterService::Admit(const grpc::ServerContext& context,
+                                                          const char* method) {
+  if (!ready_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("this shard is still restoring its checkpoint; retry shortly");
+  }
+  if (guard_ == nullptr) return CallGuard::Ticket();
+  return guard_->Admit(context, method);
+}
+
+grpc::Status ParameterService::CreateTable(grpc::ServerContext* context,
                                            const v1::CreateTableRequest* request,
                                            v1::CreateTableResponse* response) {
   const absl::Time start = absl::Now();
   return Finish("CreateTable", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "CreateTable"));
     RETURN_IF_ERROR(CheckRequestView(*store_, *request));
     if (!request->has_spec()) return absl::InvalidArgumentError("spec is missing");
     ASSIGN_OR_RETURN(TableSpec spec, FromProto(request->spec()));
@@ -80,6 +90,7 @@ grpc::Status ParameterService::Pull(grpc::ServerContext* context, const v1::Pull
                                     v1::PullResponse* response) {
   const absl::Time start = absl::Now();
   return Finish("Pull", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "Pull"));
     RETURN_IF_ERROR(CheckRequestView(*store_, *request));
     const absl::Time deadline = DeadlineOf(*context);
     ASSIGN_OR_RETURN(std::shared_ptr<TablePart> part,
@@ -87,6 +98,11 @@ grpc::Status ParameterService::Pull(grpc::ServerContext* context, const v1::Pull
     // ValidateChunk bounds length by the part's size before anything is
     // allocated, so a huge length cannot make the server allocate.
     RETURN_IF_ERROR(ValidateChunk(part->range(), request->offset(), request->length()));
+    if (guard_ != nullptr) {
+      RETURN_IF_ERROR(
+          guard_->CheckResponseBytes(request->length() * sizeof(float),
+                                     absl::StrCat("a pull of ", request->length(), " elements")));
+    }
     std::string* values = response->mutable_values();
     values->resize(request->length() * sizeof(float));
     ASSIGN_OR_RETURN(uint64_t version, part->Pull(request->offset(), request->length(),
@@ -97,10 +113,11 @@ grpc::Status ParameterService::Pull(grpc::ServerContext* context, const v1::Pull
   }());
 }
 
-grpc::Status ParameterService::Push(grpc::ServerContext*, const v1::PushRequest* request,
+grpc::Status ParameterService::Push(grpc::ServerContext* context, const v1::PushRequest* request,
                                     v1::PushResponse* response) {
   const absl::Time start = absl::Now();
   absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "Push"));
     RETURN_IF_ERROR(CheckRequestView(*store_, *request));
     const std::string& bytes = request->gradient();
     if (bytes.size() % sizeof(float) != 0) {
@@ -138,10 +155,12 @@ grpc::Status ParameterService::Push(grpc::ServerContext*, const v1::PushRequest*
   return Finish("Push", start, status);
 }
 
-grpc::Status ParameterService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* request,
+grpc::Status ParameterService::GetStats(grpc::ServerContext* context,
+                                        const v1::GetStatsRequest* request,
                                         v1::GetStatsResponse* response) {
   const absl::Time start = absl::Now();
   return Finish("GetStats", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "GetStats"));
     RETURN_IF_ERROR(CheckRequestView(*store_, *request));
     response->set_shard_index(store_->options().shard_index);
     response->set_num_shards(store_->options().num_shards);
@@ -164,15 +183,24 @@ grpc::Status ParameterService::GetStats(grpc::ServerContext*, const v1::GetStats
     }
     response->set_min_live_clock(store_->workers().MinLiveClock());
     response->set_expired_leases(store_->workers().expired_leases());
+    if (checkpoints_ != nullptr) {
+      const CheckpointInfo info = checkpoints_->info();
+      response->set_last_checkpoint_file(info.file_name);
+      if (info.written != absl::InfinitePast()) {
+        response->set_last_checkpoint_unix_ms(absl::ToUnixMillis(info.written));
+      }
+      response->set_restored_from(info.restored_from);
+    }
     return absl::OkStatus();
   }());
 }
 
-grpc::Status ParameterService::RegisterWorker(grpc::ServerContext*,
+grpc::Status ParameterService::RegisterWorker(grpc::ServerContext* context,
                                               const v1::RegisterWorkerRequest* request,
                                               v1::RegisterWorkerResponse* response) {
   const absl::Time start = absl::Now();
   return Finish("RegisterWorker", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "RegisterWorker"));
     RETURN_IF_ERROR(CheckRequestView(*store_, *request));
     if (request->lease_ms() > uint64_t{1} << 40) {
       return absl::InvalidArgumentError("lease_ms is absurdly large");
@@ -187,16 +215,111 @@ grpc::Status ParameterService::RegisterWorker(grpc::ServerContext*,
   }());
 }
 
-grpc::Status ParameterService::Clock(grpc::ServerContext*, const v1::ClockRequest* request,
+grpc::Status ParameterService::Clock(grpc::ServerContext* context, const v1::ClockRequest* request,
                                      v1::ClockResponse* response) {
   const absl::Time start = absl::Now();
   return Finish("Clock", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "Clock"));
     RETURN_IF_ERROR(CheckRequestView(*store_, *request));
     ASSIGN_OR_RETURN(WorkerRegistry::ClockTick tick,
                      store_->workers().AdvanceClock(request->worker_id(), request->clock()));
     response->set_clock(tick.clock);
     response->set_min_clock(tick.min_live_clock);
     return absl::OkStatus();
+  }());
+}
+
+absl::Status ParameterService::RequireCheckpoints() const {
+  if (checkpoints_ != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "this server runs without --checkpoint_dir: it cannot write checkpoints");
+}
+
+grpc::Status ParameterService::PrepareCheckpoint(grpc::ServerContext* context,
+                                                 const v1::CheckpointCutRequest* request,
+                                                 v1::PrepareCheckpointResponse* response) {
+  const absl::Time start = absl::Now();
+  return Finish("PrepareCheckpoint", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "PrepareCheckpoint"));
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    RETURN_IF_ERROR(RequireCheckpoints());
+    RETURN_IF_ERROR(checkpoints_->Prepare(request->checkpoint_id()));
+    response->set_hold_timeout_seconds(absl::ToDoubleSeconds(checkpoints_->cut_hold_timeout()));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status ParameterService::CommitCheckpoint(grpc::ServerContext* context,
+                                                const v1::CheckpointCutRequest* request,
+                                                v1::CommitCheckpointResponse* response) {
+  const absl::Time start = absl::Now();
+  return Finish("CommitCheckpoint", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "CommitCheckpoint"));
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    RETURN_IF_ERROR(RequireCheckpoints());
+    ASSIGN_OR_RETURN(WrittenCheckpoint written, checkpoints_->Commit(request->checkpoint_id()));
+    response->set_file_name(written.file_name);
+    response->set_size_bytes(written.digest.size_bytes);
+    response->set_xxh64(written.digest.xxh64);
+    response->set_checkpoint_id(request->checkpoint_id());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status ParameterService::AbortCheckpoint(grpc::ServerContext* context,
+                                               const v1::CheckpointCutRequest* request,
+                                               v1::AbortCheckpointResponse*) {
+  const absl::Time start = absl::Now();
+  return Finish("AbortCheckpoint", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "AbortCheckpoint"));
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    RETURN_IF_ERROR(RequireCheckpoints());
+    return checkpoints_->Abort(request->checkpoint_id());
+  }());
+}
+
+grpc::Status ParameterService::FinalizeCheckpoint(grpc::ServerContext* context,
+                                                  const v1::FinalizeCheckpointRequest* request,
+                                                  v1::FinalizeCheckpointResponse* response) {
+  const absl::Time start = absl::Now();
+  return Finish("FinalizeCheckpoint", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "FinalizeCheckpoint"));
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    RETURN_IF_ERROR(RequireCheckpoints());
+    CheckpointManifest manifest;
+    manifest.checkpoint_id = request->checkpoint_id();
+    manifest.num_shards = store_->options().num_shards;
+    for (const v1::ManifestEntry& e : request->entries()) {
+      ManifestEntry entry;
+      entry.shard_index = e.shard_index();
+      entry.file_name = e.file_name();
+      entry.digest.size_bytes = e.size_bytes();
+      entry.digest.xxh64 = e.xxh64();
+      manifest.entries.push_back(std::move(entry));
+    }
+    // WriteManifest validates the manifest (ids, one entry per shard, names).
+    ASSIGN_OR_RETURN(std::string file, checkpoints_->Finalize(manifest));
+    response->set_manifest_file(file);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status ParameterService::WriteParameters(grpc::ServerContext* context,
+                                               const v1::WriteParametersRequest* request,
+                                               v1::WriteParametersResponse*) {
+  const absl::Time start = absl::Now();
+  return Finish("WriteParameters", start, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CallGuard::Ticket ticket, Admit(*context, "WriteParameters"));
+    RETURN_IF_ERROR(CheckRequestView(*store_, *request));
+    ASSIGN_OR_RETURN(std::shared_ptr<TablePart> part, store_->Find(request->table()));
+    const std::string& bytes = request->values();
+    if (bytes.size() % sizeof(float) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("values are ", bytes.size(), " bytes, not a whole number of 4-byte floats"));
+    }
+    std::vector<float> values(bytes.size() / sizeof(float));
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+    return part->WriteParameters(request->offset(), values);
   }());
 }
 

@@ -4,10 +4,13 @@
 #ifndef ADAMASYNC_SERVER_PARAMETER_SERVICE_H_
 #define ADAMASYNC_SERVER_PARAMETER_SERVICE_H_
 
+#include <atomic>
 #include <functional>
 
 #include "absl/time/clock.h"
 #include "adamasync/v1/parameter_server.grpc.pb.h"
+#include "server/call_guard.h"
+#include "server/checkpoint_manager.h"
 #include "server/server_metrics.h"
 #include "server/shard_store.h"
 
@@ -24,6 +27,11 @@ class ParameterService final : public v1::ParameterServer::Service {
   using PushReplyHook = std::function<absl::Status(const v1::PushRequest&)>;
   void SetPushReplyHookForTesting(PushReplyHook hook) { push_reply_hook_ = std::move(hook); }
 
+  // Every handler first passes `guard` (authentication, role, per-client
+  // cap; server/call_guard.h), unless it is null (the default: no checks).
+  // REQUIRES: called before serving; `guard` outlives the service.
+  void SetCallGuard(CallGuard* guard) { guard_ = guard; }
+
   grpc::Status CreateTable(grpc::ServerContext* context, const v1::CreateTableRequest* request,
                            v1::CreateTableResponse* response) override;
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
@@ -37,14 +45,44 @@ class ParameterService final : public v1::ParameterServer::Service {
                               v1::RegisterWorkerResponse* response) override;
   grpc::Status Clock(grpc::ServerContext* context, const v1::ClockRequest* request,
                      v1::ClockResponse* response) override;
+  grpc::Status PrepareCheckpoint(grpc::ServerContext* context,
+                                 const v1::CheckpointCutRequest* request,
+                                 v1::PrepareCheckpointResponse* response) override;
+  grpc::Status CommitCheckpoint(grpc::ServerContext* context,
+                                const v1::CheckpointCutRequest* request,
+                                v1::CommitCheckpointResponse* response) override;
+  grpc::Status AbortCheckpoint(grpc::ServerContext* context,
+                               const v1::CheckpointCutRequest* request,
+                               v1::AbortCheckpointResponse* response) override;
+  grpc::Status FinalizeCheckpoint(grpc::ServerContext* context,
+                                  const v1::FinalizeCheckpointRequest* request,
+                                  v1::FinalizeCheckpointResponse* response) override;
+  grpc::Status WriteParameters(grpc::ServerContext* context,
+                               const v1::WriteParametersRequest* request,
+                               v1::WriteParametersResponse* response) override;
+
+  // Checkpoint operations need a manager (a server with --checkpoint_dir);
+  // without one they answer FAILED_PRECONDITION. REQUIRES: set before
+  // serving; `manager` outlives the service.
+  void SetCheckpointManager(CheckpointManager* manager) { checkpoints_ = manager; }
+  // Until set, every call but health is answered UNAVAILABLE (the shard is
+  // restoring its state). Start() sets it once the restore is done.
+  void SetReady() { ready_.store(true, std::memory_order_release); }
 
  private:
   // Records the call in the metrics and converts its status.
   grpc::Status Finish(const char* method, absl::Time start, const absl::Status& status);
+  // FAILED_PRECONDITION without a checkpoint manager.
+  absl::Status RequireCheckpoints() const;
+  // The CallGuard's ticket for this call (an empty one without a guard).
+  absl::StatusOr<CallGuard::Ticket> Admit(const grpc::ServerContext& context, const char* method);
 
   ShardStore* const store_;
   ServerMetrics* const metrics_;
   PushReplyHook push_reply_hook_;
+  CallGuard* guard_ = nullptr;
+  CheckpointManager* checkpoints_ = nullptr;
+  std::atomic<bool> ready_{false};
   const absl::Time start_time_ = absl::Now();
 };
 

@@ -1,7 +1,10 @@
 // adamasync-server: one shard of an AdamAsync cluster.
 //
 //   adamasync-server --listen=0.0.0.0:7000 --shard_index=0 --num_shards=2
+//       --tls_cert=server.pem --tls_key=server.key [--token_file=tokens]
 //
+// Without TLS flags it refuses to start unless --plaintext is given
+// (docs/security.md). SIGHUP reloads --token_file.
 // Serves until SIGINT or SIGTERM, then drains calls in flight (up to
 // --shutdown_grace_s) and exits 0.
 #include <malloc.h>
@@ -17,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/tls_config.h"
 #include "server/shard_server.h"
 #include "spdlog/spdlog.h"
 
@@ -31,10 +35,46 @@ ABSL_FLAG(int32_t, max_threads, 64, "Most threads serving requests at once");
 ABSL_FLAG(std::string, port_file, "",
           "If set, write the bound port here (atomically) once serving; for launchers and tests");
 ABSL_FLAG(double, shutdown_grace_s, 10, "Seconds to let calls in flight finish on SIGTERM");
+// Checkpoints (docs/checkpoint.md).
+ABSL_FLAG(std::string, checkpoint_dir, "",
+          "Directory for this shard's checkpoints; the newest valid one is restored at start. "
+          "Empty: no checkpoints (state is lost when the server stops)");
+ABSL_FLAG(double, checkpoint_interval_s, 300, "Seconds between periodic checkpoints; 0: none");
+ABSL_FLAG(uint64_t, checkpoint_every_updates, 0,
+          "Also write a checkpoint after this many applied push chunks; 0: never");
+ABSL_FLAG(int32_t, keep_checkpoints, 3, "Checkpoints of this shard kept on disk (>= 1)");
+ABSL_FLAG(bool, checkpoint_on_shutdown, true,
+          "Write a final checkpoint after draining on SIGTERM/SIGINT (with --checkpoint_dir)");
+ABSL_FLAG(double, cut_hold_timeout_s, 30,
+          "A prepared consistent cut releases held pushes after this many seconds without a "
+          "commit or abort");
+ABSL_FLAG(uint64_t, restore_checkpoint_id, 0,
+          "Restore the file that consistent cut N's manifest names instead of the newest one");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(bool, log_json, false, "Log one JSON object per line (to stderr) instead of text");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT for the Prometheus endpoint (GET /metrics); empty: no endpoint");
+// Security (docs/security.md): TLS is required unless --plaintext says otherwise.
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of this server (enables TLS)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require every client to present a certificate signed by it (mutual "
+          "TLS)");
+ABSL_FLAG(bool, plaintext, false,
+          "Serve without TLS (only for loopback, tests, or a network that already encrypts); "
+          "without it the server refuses to start unless --tls_cert/--tls_key are given");
+ABSL_FLAG(std::string, token_file, "",
+          "Token table ('ROLE NAME TOKEN' lines, ROLE worker or admin): every call must carry "
+          "'authorization: Bearer <token>'. Empty: no authentication. Reloaded on SIGHUP");
+ABSL_FLAG(double, token_reload_s, 30,
+          "Seconds between checks of --token_file for changes (reloaded when changed); 0: only "
+          "on SIGHUP");
+ABSL_FLAG(int32_t, max_requests_per_client, 48,
+          "Most calls one client (token name and host) may have in flight; more are "
+          "RESOURCE_EXHAUSTED. 0: no limit");
+ABSL_FLAG(uint64_t, max_tables, 4096, "Most tables this shard may hold; 0: no limit");
+ABSL_FLAG(uint64_t, max_workers, 16384,
+          "Most worker ids this shard tracks (leases, clocks, exactly-once state); 0: no limit");
 
 namespace {
 
@@ -60,7 +100,8 @@ bool WritePortFile(const std::string& path, int port) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "One shard of an AdamAsync parameter server.\n"
-      "  adamasync-server --listen=0.0.0.0:7000 --shard_index=0 --num_shards=2");
+      "  adamasync-server --listen=0.0.0.0:7000 --shard_index=0 --num_shards=2 "
+      "--tls_cert=server.pem --tls_key=server.key  (or --plaintext)");
   absl::ParseCommandLine(argc, argv);
   if (absl::Status logging = adamasync::ConfigureLogging(absl::GetFlag(FLAGS_log_level),
                                                          absl::GetFlag(FLAGS_log_json));
@@ -79,6 +120,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads --token_file
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   adamasync::ShardServerOptions options;
@@ -100,9 +142,56 @@ int main(int argc, char** argv) {
   options.max_message_bytes = message_mb << 20;
   options.max_threads = absl::GetFlag(FLAGS_max_threads);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (!absl::GetFlag(FLAGS_checkpoint_dir).empty()) {
+    adamasync::CheckpointOptions checkpoint;
+    checkpoint.dir = absl::GetFlag(FLAGS_checkpoint_dir);
+    const double interval_s = absl::GetFlag(FLAGS_checkpoint_interval_s);
+    const double hold_s = absl::GetFlag(FLAGS_cut_hold_timeout_s);
+    if (!(interval_s >= 0) || !(hold_s > 0) || absl::GetFlag(FLAGS_keep_checkpoints) < 1) {
+      spdlog::error(
+          "--checkpoint_interval_s must be >= 0, --cut_hold_timeout_s > 0 and "
+          "--keep_checkpoints >= 1");
+      return 2;
+    }
+    checkpoint.interval = absl::Seconds(interval_s);
+    checkpoint.every_updates = absl::GetFlag(FLAGS_checkpoint_every_updates);
+    checkpoint.keep_last = absl::GetFlag(FLAGS_keep_checkpoints);
+    checkpoint.cut_hold_timeout = absl::Seconds(hold_s);
+    options.checkpoint = checkpoint;
+  } else if (absl::GetFlag(FLAGS_restore_checkpoint_id) != 0) {
+    spdlog::error("--restore_checkpoint_id needs --checkpoint_dir");
+    return 2;
+  }
+  options.restore_checkpoint_id = absl::GetFlag(FLAGS_restore_checkpoint_id);
   if (options.max_threads < 2) {
     spdlog::error("--max_threads must be at least 2, got {}", options.max_threads);
     return 2;
+  }
+  options.shard.max_tables = absl::GetFlag(FLAGS_max_tables);
+  options.shard.max_workers = absl::GetFlag(FLAGS_max_workers);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.guard.token_file = absl::GetFlag(FLAGS_token_file);
+  options.guard.max_requests_per_client = absl::GetFlag(FLAGS_max_requests_per_client);
+  const double reload_s = absl::GetFlag(FLAGS_token_reload_s);
+  if (!(reload_s >= 0) || options.guard.max_requests_per_client < 0) {
+    spdlog::error("--token_reload_s and --max_requests_per_client must be >= 0");
+    return 2;
+  }
+  options.guard.token_reload_interval = absl::Seconds(reload_s);
+  if (absl::Status transport = adamasync::CheckServerTransport(options.tls,
+                                                              absl::GetFlag(FLAGS_plaintext));
+      !transport.ok()) {
+    spdlog::error("{}", std::string(transport.message()));
+    return 2;
+  }
+  if (!options.tls.enabled()) {
+    spdlog::warn("--plaintext: serving WITHOUT TLS; anyone on the network can read and forge "
+                 "calls{}", options.guard.token_file.empty() ? "" : ", bearer tokens included");
+  }
+  if (options.guard.token_file.empty()) {
+    spdlog::warn("no --token_file: every client may call every RPC (see docs/security.md)");
   }
 
   auto server = adamasync::ShardServer::Start(options);
@@ -123,9 +212,13 @@ int main(int argc, char** argv) {
   }
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    absl::Status reloaded = (*server)->ReloadTokens();
+    spdlog::info("SIGHUP: token file {}", reloaded.ok() ? "reloaded" : "NOT reloaded (see above)");
+  }
   spdlog::info("signal {}: draining calls in flight", signal_number);
-  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)));
+  (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)),
+                      absl::GetFlag(FLAGS_checkpoint_on_shutdown));
   spdlog::info("stopped");
   return 0;
 }

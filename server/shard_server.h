@@ -14,11 +14,15 @@
 #include <grpcpp/server.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics_http.h"
+#include "common/tls_config.h"
+#include "server/call_guard.h"
+#include "server/checkpoint_manager.h"
 #include "server/parameter_service.h"
 #include "server/server_metrics.h"
 #include "server/shard_store.h"
@@ -35,6 +39,18 @@ struct ShardServerOptions {
   int max_threads = 64;
   // "HOST:PORT" for the Prometheus /metrics endpoint; empty: none.
   std::string metrics_listen;
+  // Checkpointing (docs/checkpoint.md); none by default. The state is
+  // restored from the directory before the server reports SERVING.
+  std::optional<CheckpointOptions> checkpoint;
+  // Restore the file named by this consistent cut's manifest instead of
+  // the newest checkpoint of the shard; 0: the newest.
+  uint64_t restore_checkpoint_id = 0;
+  // TLS of the listening port; default none (plaintext: the daemon refuses
+  // that unless --plaintext is given). See docs/security.md.
+  ServerTlsOptions tls;
+  // Tokens, roles, per-client in-flight cap. max_response_bytes is set from
+  // max_message_bytes by Start. Default: no authentication, no cap.
+  CallGuardOptions guard;
 };
 
 class ShardServer {
@@ -53,18 +69,26 @@ class ShardServer {
   ServerMetrics* metrics() { return metrics_.get(); }
   ShardStore* store() { return store_.get(); }
   ParameterService* service() { return service_.get(); }
+  // Re-reads the token file (SIGHUP); OK without one. On error the old
+  // tokens stay in force.
+  absl::Status ReloadTokens() { return guard_->ReloadTokens(); }
 
   // Marks NOT_SERVING, stops accepting calls and waits up to `grace` for
-  // calls in flight to finish (then cancels them). Idempotent.
-  void Shutdown(absl::Duration grace);
+  // calls in flight to finish (then cancels them); then, with checkpoints
+  // configured and `final_checkpoint`, writes a last checkpoint.
+  // Idempotent.
+  void Shutdown(absl::Duration grace, bool final_checkpoint = false);
+  CheckpointManager* checkpoints() { return checkpoints_.get(); }
 
  private:
   ShardServer() = default;
 
   std::unique_ptr<ShardStore> store_;
   std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<CallGuard> guard_;
   std::unique_ptr<ParameterService> service_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<CheckpointManager> checkpoints_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

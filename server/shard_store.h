@@ -10,6 +10,7 @@
 #ifndef ADAMASYNC_SERVER_SHARD_STORE_H_
 #define ADAMASYNC_SERVER_SHARD_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "adamasync/stats.h"
 #include "adamasync/table_spec.h"
+#include "common/checkpoint_format.h"
 #include "common/clock.h"
 #include "common/sharding.h"
 #include "server/table_part.h"
@@ -36,6 +38,12 @@ struct ShardOptions {
   // Most bytes of table state (p, m, v, vmax) this shard may hold; a
   // CreateTable beyond it is RESOURCE_EXHAUSTED. 0 means no limit.
   uint64_t max_state_bytes = 0;
+  // Most tables this shard may hold; a CreateTable beyond it is
+  // RESOURCE_EXHAUSTED. 0 means no limit.
+  uint64_t max_tables = 0;
+  // Most workers the registry may track (registered, or seen through a push
+  // or pull); a new worker beyond it is RESOURCE_EXHAUSTED. 0: no limit.
+  uint64_t max_workers = 0;
   // Time source for worker leases. Not owned; must outlive the store.
   const Clock* clock = Clock::Real();
 };
@@ -82,12 +90,37 @@ class ShardStore {
   // Per-table counters, sorted by table name.
   std::vector<TableStats> Stats() const;
 
+  // Pushes are held at a gate while a checkpoint copies the shard: HoldPushes
+  // closes it and returns once no push is being applied (new pushes wait);
+  // ReleasePushes opens it. Pulls are never held. Idempotent.
+  void HoldPushes();
+  void ReleasePushes();
+
+  // A copy of the whole shard (every table's state, dedupe and open sync
+  // rounds, and the workers), taken with pushes held (briefly, for as long
+  // as the in-memory copy takes; the gate is left as it was found).
+  ShardCheckpoint Snapshot(uint64_t checkpoint_id);
+
+  // Loads a checkpoint into an empty store. FAILED_PRECONDITION when the
+  // store already has tables or the checkpoint is of another shard or shard
+  // count; INVALID_ARGUMENT when it does not fit (its parts are validated).
+  absl::Status Restore(const ShardCheckpoint& checkpoint);
+
+  // Push chunks applied since the store started (for "every N updates").
+  uint64_t applied_pushes() const { return applied_pushes_.load(std::memory_order_relaxed); }
+
  private:
   const ShardOptions options_;
   WorkerRegistry workers_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<TablePart>> tables_ ABSL_GUARDED_BY(mu_);
   uint64_t state_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // The push gate (HoldPushes).
+  absl::Mutex gate_mu_;
+  bool held_ ABSL_GUARDED_BY(gate_mu_) = false;
+  int active_pushes_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  std::atomic<uint64_t> applied_pushes_{0};
 };
 
 }  // namespace adamasync

@@ -224,6 +224,30 @@ absl::StatusOr<uint64_t> TablePart::Pull(uint64_t offset, uint64_t length, char*
   return min_version;
 }
 
+absl::Status TablePart::WriteParameters(uint64_t offset, absl::Span<const float> values) {
+  RETURN_IF_ERROR(ValidateChunk(range_, offset, values.size()));
+  if (!kernels::AllFinite(values.data(), values.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(NonFiniteError(values, offset).message(), " (no value was written)"));
+  }
+  const uint64_t local = offset - range_.begin;
+  const uint64_t end = local + values.size();
+  const uint64_t first = local / kSegmentElements;
+  // Lock every touched segment (in order) so the check and the write are one step.
+  std::vector<std::unique_ptr<absl::MutexLock>> locks;
+  for (uint64_t seg = first; seg * kSegmentElements < end; ++seg) {
+    locks.push_back(std::make_unique<absl::MutexLock>(&segments_[seg].mu));
+    if (segments_[seg].step.load(std::memory_order_relaxed) != 0 ||
+        (synchronous() && segments_[seg].round->contributions() != 0)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("table '", spec_.name, "' has already been trained (segment ", seg,
+                       " has updates): parameters can only be written before the first push"));
+    }
+  }
+  std::memcpy(p_.data() + local, values.data(), values.size() * sizeof(float));
+  return absl::OkStatus();
+}
+
 uint64_t TablePart::Version() const {
   const uint64_t count = SegmentCount();
   if (count == 0) return 0;

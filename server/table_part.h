@@ -98,6 +98,13 @@ class TablePart {
   absl::StatusOr<uint64_t> Pull(uint64_t offset, uint64_t length, char* out, uint64_t worker_id = 0,
                                 absl::Time deadline = absl::InfiniteFuture());
 
+  // Warm start: overwrites the parameters of the chunk at `offset` (a chunk
+  // as for Push). FAILED_PRECONDITION once any push touched one of its
+  // segments (version > 0, or a synchronous round is open);
+  // INVALID_ARGUMENT for a bad chunk or a non-finite value. Nothing
+  // changes on error.
+  absl::Status WriteParameters(uint64_t offset, absl::Span<const float> values);
+
   // Counts a push rejected before it reached this part (for GetStats).
   void CountRejectedPush() { rejected_pushes_.fetch_add(1, std::memory_order_relaxed); }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace adamasync {
@@ -14,7 +15,17 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(5);
 
 }  // namespace
 
-WorkerRegistry::WorkerRegistry(const Clock* clock) : clock_(clock) {}
+WorkerRegistry::WorkerRegistry(const Clock* clock, uint64_t max_workers)
+    : clock_(clock), max_workers_(max_workers) {}
+
+absl::Status WorkerRegistry::CheckRoomFor(uint64_t worker_id) const {
+  if (max_workers_ == 0 || workers_.size() < max_workers_ || workers_.contains(worker_id)) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("worker ", worker_id, " is new, but this shard already tracks ", workers_.size(),
+                   " workers, its limit (--max_workers)"));
+}
 
 void WorkerRegistry::Contact(uint64_t worker_id, Worker& worker, absl::Time now) {
   if (worker.expired) {
@@ -45,6 +56,7 @@ absl::StatusOr<WorkerRegistry::Registration> WorkerRegistry::Register(uint64_t w
                      absl::FormatDuration(kMaxLease), "], got ", absl::FormatDuration(lease)));
   }
   absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckRoomFor(worker_id));
   const absl::Time now = clock_->Now();
   auto [it, inserted] = workers_.try_emplace(worker_id);
   if (inserted)
@@ -76,8 +88,9 @@ absl::StatusOr<WorkerRegistry::ClockTick> WorkerRegistry::AdvanceClock(uint64_t 
   return ClockTick{clock, MinLiveClockLocked()};
 }
 
-void WorkerRegistry::Touch(uint64_t worker_id) {
+absl::Status WorkerRegistry::Touch(uint64_t worker_id) {
   absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckRoomFor(worker_id));
   auto [it, inserted] = workers_.try_emplace(worker_id);
   if (inserted) {
     it->second.lease = kDefaultLease;
@@ -85,6 +98,7 @@ void WorkerRegistry::Touch(uint64_t worker_id) {
                  absl::FormatDuration(kDefaultLease));
   }
   Contact(worker_id, it->second, clock_->Now());
+  return absl::OkStatus();
 }
 
 void WorkerRegistry::NoteSeq(uint64_t worker_id, uint64_t seq) {

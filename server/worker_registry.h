@@ -43,15 +43,17 @@ class WorkerRegistry {
   // Lease of a worker first seen through a push or pull (not registered).
   inline static const absl::Duration kDefaultLease = absl::Seconds(60);
 
-  // `clock` must outlive the registry.
-  explicit WorkerRegistry(const Clock* clock);
+  // `clock` must outlive the registry. `max_workers`: most workers tracked
+  // (0: no limit); a new one beyond it is RESOURCE_EXHAUSTED.
+  explicit WorkerRegistry(const Clock* clock, uint64_t max_workers = 0);
 
   struct Registration {
     uint64_t last_seq = 0;
     uint64_t clock = 0;
   };
   // Registers `worker_id` (> 0) or renews its lease. INVALID_ARGUMENT for id
-  // 0 or a lease outside [kMinLease, kMaxLease].
+  // 0 or a lease outside [kMinLease, kMaxLease]; RESOURCE_EXHAUSTED for a new
+  // worker when max_workers are tracked.
   absl::StatusOr<Registration> Register(uint64_t worker_id, absl::Duration lease);
 
   struct ClockTick {
@@ -63,8 +65,9 @@ class WorkerRegistry {
   absl::StatusOr<ClockTick> AdvanceClock(uint64_t worker_id, uint64_t clock);
 
   // Renews the lease of a worker seen through a push or pull, registering
-  // it with kDefaultLease if it is new. REQUIRES: worker_id > 0.
-  void Touch(uint64_t worker_id);
+  // it with kDefaultLease if it is new (RESOURCE_EXHAUSTED when max_workers
+  // are tracked already). REQUIRES: worker_id > 0.
+  absl::Status Touch(uint64_t worker_id);
   // Records that push `seq` of the worker was applied (kept: the highest).
   void NoteSeq(uint64_t worker_id, uint64_t seq);
 
@@ -101,7 +104,11 @@ class WorkerRegistry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t MinLiveClockLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
+  // RESOURCE_EXHAUSTED when a new worker would exceed max_workers_.
+  absl::Status CheckRoomFor(uint64_t worker_id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
   const Clock* const clock_;
+  const uint64_t max_workers_;
   mutable absl::Mutex mu_;
   absl::CondVar changed_;
   absl::flat_hash_map<uint64_t, Worker> workers_ ABSL_GUARDED_BY(mu_);

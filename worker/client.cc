@@ -19,6 +19,8 @@
 #include "common/staleness.h"
 #include "common/status_macros.h"
 #include "common/table_spec_validation.h"
+#include "common/tls_config.h"
+#include "common/token_file.h"
 #include "worker/fan_out.h"
 
 namespace adamasync {
@@ -130,13 +132,14 @@ class ClientImpl final : public Client {
   using Client::PullAsync;
   using Client::PushAsync;
 
-  explicit ClientImpl(const ClientOptions& options) : options_(options) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(options.max_message_bytes);
-    args.SetMaxSendMessageSize(options.max_message_bytes);
+  // `token` may be null (no bearer token).
+  ClientImpl(const ClientOptions& options, std::unique_ptr<BearerTokenSource> token,
+             const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+             const grpc::ChannelArguments& args)
+      : options_(options), token_(std::move(token)) {
     for (const std::string& address : options.servers) {
-      stubs_.push_back(v1::ParameterServer::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+      stubs_.push_back(
+          v1::ParameterServer::NewStub(grpc::CreateCustomChannel(address, credentials, args)));
     }
   }
 
@@ -522,6 +525,11 @@ class ClientImpl final : public Client {
     config.max_in_flight = static_cast<size_t>(options_.max_chunks_in_flight);
     config.attempt_timeout = options_.attempt_timeout;
     config.retry_attempt_timeouts = retry_attempt_timeouts;
+    if (token_ != nullptr) {
+      config.prepare_context = [token = token_.get()](grpc::ClientContext* context) {
+        context->AddMetadata("authorization", token->AuthorizationValue());
+      };
+    }
     config.released = [this] {
       absl::MutexLock lock(&mu_);
       --outstanding_;
@@ -535,6 +543,7 @@ class ClientImpl final : public Client {
   }
 
   const ClientOptions options_;
+  const std::unique_ptr<BearerTokenSource> token_;
   std::vector<std::unique_ptr<Stub>> stubs_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, uint64_t> table_sizes_ ABSL_GUARDED_BY(mu_);
@@ -554,7 +563,16 @@ class ClientImpl final : public Client {
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
-  return std::unique_ptr<Client>(new ClientImpl(options));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                   MakeChannelCredentials(options.tls, &args));
+  std::unique_ptr<BearerTokenSource> token;
+  if (options.credentials.enabled()) {
+    ASSIGN_OR_RETURN(token, BearerTokenSource::Create(options.credentials));
+  }
+  return std::unique_ptr<Client>(new ClientImpl(options, std::move(token), credentials, args));
 }
 
 std::future<absl::StatusOr<Versions>> Client::PullAsync(absl::string_view table,

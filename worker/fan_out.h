@@ -56,6 +56,8 @@ struct FanOutConfig {
   // its contexts are gone, so an owner waiting for it may then tear down
   // the channels.
   std::function<void()> released;
+  // Runs on every attempt's fresh context (e.g. adds the bearer token).
+  std::function<void(grpc::ClientContext*)> prepare_context;
 };
 
 template <typename Request, typename Response>
@@ -140,6 +142,7 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
     // Wait for a (re)connecting server instead of failing fast: a shard that
     // restarts within the deadline is simply waited for.
     call.context->set_wait_for_ready(true);
+    if (config_.prepare_context) config_.prepare_context(call.context.get());
     ++call.attempts;
     auto self = this->shared_from_this();
     issue_(config_.stubs[call.shard], call.context.get(), &call.request, &call.response,

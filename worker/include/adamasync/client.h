@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "adamasync/security.h"
 #include "adamasync/stats.h"
 #include "adamasync/table_spec.h"
 
@@ -80,6 +81,12 @@ struct ClientOptions {
   // dropped, the push succeeds with Versions::stale_dropped set, and the
   // caller's next Pull brings the fresh parameters.
   bool drop_stale_pushes = false;
+
+  // TLS to the servers (adamasync/security.h). Default: plaintext.
+  ClientTlsOptions tls;
+  // Bearer token sent with every call, for servers that check tokens.
+  // Default: none.
+  ClientCredentials credentials;
 };
 
 // The versions a Pull saw or a Push produced: for each shard, the number of
@@ -96,7 +103,8 @@ class Client {
  public:
   using VersionsCallback = std::function<void(absl::StatusOr<Versions>)>;
 
-  // INVALID_ARGUMENT when the options break a REQUIRES. Connects lazily.
+  // INVALID_ARGUMENT when the options break a REQUIRES; NOT_FOUND when a TLS
+  // or token file cannot be read. Connects lazily.
   static absl::StatusOr<std::unique_ptr<Client>> Create(const ClientOptions& options);
 
   Client(const Client&) = delete;
