@@ -14,17 +14,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/server_fixtures.h"
 
 namespace adamasync {
 namespace {
 
-std::vector<float> RandomVector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomVector;
 
 class CheckpointManagerTest : public ::testing::Test {
  protected:

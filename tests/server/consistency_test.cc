@@ -12,17 +12,12 @@
 #include "kernels/adam_cpu.h"
 #include "kernels/adam_scalars.h"
 #include "server/table_part.h"
+#include "tests/testing/server_fixtures.h"
 
 namespace adamasync {
 namespace {
 
-std::vector<float> RandomVector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomVector;
 
 TableSpec Spec(uint64_t n, ConsistencyConfig consistency) {
   TableSpec spec;

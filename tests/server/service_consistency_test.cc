@@ -17,32 +17,19 @@
 #include "kernels/adam_cpu.h"
 #include "kernels/adam_scalars.h"
 #include "server/shard_server.h"
+#include "tests/testing/server_fixtures.h"
 
 namespace adamasync {
 namespace {
 
 constexpr uint32_t kShards = 2;
 
-std::vector<float> RandomVector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomVector;
 
 class ServiceConsistencyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (uint32_t s = 0; s < kShards; ++s) {
-      ShardServerOptions options;
-      options.listen = "127.0.0.1:0";
-      options.shard = {s, kShards, 256ull << 20};
-      auto server = ShardServer::Start(options);
-      ASSERT_TRUE(server.ok()) << server.status();
-      addresses_.push_back("127.0.0.1:" + std::to_string((*server)->port()));
-      servers_.push_back(std::move(*server));
-    }
+    shards_.Start(kShards, 256ull << 20);
   }
 
   std::unique_ptr<Client> NewClient(uint64_t worker_id, ClientOptions options = {}) {
@@ -64,8 +51,9 @@ class ServiceConsistencyTest : public ::testing::Test {
     return total;
   }
 
-  std::vector<std::string> addresses_;
-  std::vector<std::unique_ptr<ShardServer>> servers_;
+  testing::LocalShards shards_;
+  std::vector<std::string>& addresses_ = shards_.addresses;
+  std::vector<std::unique_ptr<ShardServer>>& servers_ = shards_.servers;
 };
 
 TEST_F(ServiceConsistencyTest, PushRetriedAfterAttemptDeadlineIsAppliedOnce) {

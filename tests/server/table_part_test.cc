@@ -11,6 +11,7 @@
 
 #include "kernels/adam_cpu.h"
 #include "kernels/adam_scalars.h"
+#include "tests/testing/server_fixtures.h"
 
 namespace adamasync {
 namespace {
@@ -24,13 +25,7 @@ TableSpec Spec(uint64_t n, bool amsgrad = false) {
   return spec;
 }
 
-std::vector<float> RandomVector(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomVector;
 
 absl::StatusOr<uint64_t> PushChunk(TablePart& part, uint64_t offset, const std::vector<float>& grad,
                                    uint64_t pulled) {
