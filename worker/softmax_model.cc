@@ -1,9 +1,7 @@
-// Softmax regression with Eigen, and batched evaluation of any Model. See
-// softmax_model.h for the contracts.
+// Softmax regression with Eigen. See softmax_model.h for the contracts.
 #include "worker/softmax_model.h"
 
 #include <Eigen/Core>
-#include <algorithm>
 #include <cmath>
 
 #include "absl/status/status.h"
@@ -16,62 +14,7 @@ namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// INVALID_ARGUMENT unless there is one buffer per tensor of `infos`, each of
-// its tensor's size. `what` names the buffers in the message.
-template <typename SpanList>
-absl::Status CheckTensors(const std::vector<ParamInfo>& infos, const SpanList& spans,
-                          const char* what) {
-  if (spans.size() != infos.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected ", infos.size(), " ", what, " tensors, got ", spans.size()));
-  }
-  for (size_t i = 0; i < infos.size(); ++i) {
-    if (spans[i].size() != infos[i].num_elements) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " tensor '", infos[i].name, "' has ",
-                                                     spans[i].size(), " elements, expected ",
-                                                     infos[i].num_elements));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckBatch(const ExampleBatch& batch, int num_features, int num_classes) {
-  if (batch.size() == 0) return absl::InvalidArgumentError("empty batch");
-  if (batch.features.size() != static_cast<size_t>(batch.size()) * num_features) {
-    return absl::InvalidArgumentError(absl::StrCat("batch of ", batch.size(), " examples has ",
-                                                   batch.features.size(), " features, expected ",
-                                                   batch.size(), " x ", num_features));
-  }
-  for (int64_t i = 0; i < batch.size(); ++i) {
-    if (batch.labels[i] >= num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat("label ", int{batch.labels[i]},
-                                                     " of batch example ", i,
-                                                     " is not below num_classes ", num_classes));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
-
-absl::StatusOr<BatchStats> Evaluate(const Model& model, ConstTensorSpans params,
-                                    const Dataset& data, int64_t batch_size) {
-  if (batch_size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("batch size ", batch_size, " < 1"));
-  }
-  if (data.num_examples == 0) return absl::InvalidArgumentError("empty dataset");
-  BatchStats total;
-  double loss_sum = 0;
-  for (int64_t begin = 0; begin < data.num_examples; begin += batch_size) {
-    const int64_t end = std::min(begin + batch_size, data.num_examples);
-    ASSIGN_OR_RETURN(const BatchStats stats, model.Loss(params, data.Slice(begin, end)));
-    loss_sum += stats.loss * stats.num_examples;
-    total.num_correct += stats.num_correct;
-    total.num_examples += stats.num_examples;
-  }
-  total.loss = loss_sum / total.num_examples;
-  return total;
-}
 
 SoftmaxModel::SoftmaxModel(int num_features, int num_classes)
     : num_features_(num_features), num_classes_(num_classes) {}
