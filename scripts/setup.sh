@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libhwy-dev libcpp-httplib-dev prometheus-cpp-dev libxxhash-dev libssl-dev libeigen3-dev zlib1g-dev
+  libhwy-dev libcpp-httplib-dev prometheus-cpp-dev libxxhash-dev nlohmann-json3-dev libssl-dev libeigen3-dev zlib1g-dev
   dataset-fashion-mnist iperf3 python3 clang-format
   # Offline checks of deploy/ (ctest -L deploy). Not kubernetes-client: its
   # kubectl 1.20 is too old to render deploy/k8s (see docs/operations.md).
