@@ -5,12 +5,15 @@
 //   adamasync-bench e2e [--json] [--servers=H:P,... | --spawn_shards=1,2]
 //                       [--server_bin=PATH] [--sizes=1K,16K,256K,1M,4M,16M]
 //                       [--client_threads=1,2]
+//   adamasync-bench gpu [--json] [--gpu_sizes=1M,4M,16M,64M,256M] [--gpu_device=0]
+//                       [--torch_script=scripts/bench_torch_adam.py]
 //
 // The readable report goes to stdout; with --json it goes to stderr and
 // stdout carries exactly one JSON document. Progress lines go to stderr.
 // Flags are parsed here only and copied into the benchmarks' options.
 #include <malloc.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -23,6 +26,7 @@
 #include "bench/bench_units.h"
 #include "bench/child_process.h"
 #include "bench/e2e_bench.h"
+#include "bench/gpu_bench.h"
 #include "bench/kernel_bench.h"
 #include "bench/server_fleet.h"
 
@@ -62,6 +66,14 @@ ABSL_FLAG(bool, tune_malloc, false,
           "as adamasync-server does; default: glibc defaults, as adamasync-worker runs");
 ABSL_FLAG(int32_t, max_chunks_in_flight, 0,
           "e2e: ClientOptions::max_chunks_in_flight; 0 = default");
+
+// gpu (also uses --json, --seconds_per_case, --min_reps, --amsgrad)
+ABSL_FLAG(StringList, gpu_sizes, StringList({"1M", "4M", "16M", "64M", "256M"}),
+          "gpu: parameter counts (K/M/G = 2^10/20/30)");
+ABSL_FLAG(int32_t, gpu_device, 0, "gpu: CUDA device number");
+ABSL_FLAG(std::string, torch_script, "",
+          "gpu: scripts/bench_torch_adam.py, to time torch.optim.Adam(fused=True) on the same "
+          "sizes with python3 (needs PyTorch with CUDA); empty: not run");
 
 namespace adamasync {
 namespace bench {
@@ -160,6 +172,23 @@ int RunE2e() {
   return Emit(RenderE2eReport(*report), E2eReportJson(*report));
 }
 
+// Without a usable GPU this prints that nothing was measured and exits 0.
+int RunGpu() {
+  GpuBenchOptions options;
+  absl::StatusOr<std::vector<uint64_t>> sizes = ParseCountList(absl::GetFlag(FLAGS_gpu_sizes));
+  if (!sizes.ok()) return Fail(sizes.status());
+  options.sizes = *sizes;
+  options.device = absl::GetFlag(FLAGS_gpu_device);
+  options.seconds_per_case = absl::GetFlag(FLAGS_seconds_per_case);
+  options.min_reps = std::max(options.min_reps, static_cast<int>(absl::GetFlag(FLAGS_min_reps)));
+  options.amsgrad = absl::GetFlag(FLAGS_amsgrad);
+  options.torch_script = absl::GetFlag(FLAGS_torch_script);
+  options.python = FindInPath("python3");
+  absl::StatusOr<GpuReport> report = RunGpuBench(options, std::cerr);
+  if (!report.ok()) return Fail(report.status());
+  return Emit(RenderGpuReport(*report), GpuReportJson(*report));
+}
+
 }  // namespace
 }  // namespace bench
 }  // namespace adamasync
@@ -170,11 +199,14 @@ int main(int argc, char** argv) {
       "  adamasync-bench kernel [--json] [--min_elements=1M --max_elements=64M] "
       "[--threads=1,2]\n"
       "  adamasync-bench e2e [--json] [--servers=H:P,...|--spawn_shards=1,2] "
-      "[--server_bin=PATH] [--sizes=1K,...,16M] [--client_threads=1,2]");
+      "[--server_bin=PATH] [--sizes=1K,...,16M] [--client_threads=1,2]\n"
+      "  adamasync-bench gpu [--json] [--gpu_sizes=1M,...,256M] [--gpu_device=0] "
+      "[--torch_script=scripts/bench_torch_adam.py]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() == 2 ? args[1] : "";
   if (command == "kernel") return adamasync::bench::RunKernel();
   if (command == "e2e") return adamasync::bench::RunE2e();
+  if (command == "gpu") return adamasync::bench::RunGpu();
   std::cerr << absl::ProgramUsageMessage() << "\nSee --help for the flags." << std::endl;
   return 2;
 }

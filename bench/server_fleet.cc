@@ -70,7 +70,11 @@ absl::StatusOr<std::unique_ptr<ServerFleet>> ServerFleet::Start(const ServerFlee
   std::unique_ptr<ServerFleet> fleet(new ServerFleet(dir_template));
 
   for (int i = 0; i < options.num_shards; ++i) {
-    std::vector<std::string> argv = {options.server_bin, "--listen=127.0.0.1:0",
+    // 127.0.0.1 only and the benchmark's client speaks plaintext: the
+    // servers must be told so explicitly (docs/security.md).
+    std::vector<std::string> argv = {options.server_bin,
+                                     "--listen=127.0.0.1:0",
+                                     "--plaintext",
                                      absl::StrCat("--shard_index=", i),
                                      absl::StrCat("--num_shards=", options.num_shards),
                                      absl::StrCat("--port_file=", fleet->PortPath(i))};

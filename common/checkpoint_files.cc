@@ -1,5 +1,7 @@
 #include "common/checkpoint_files.h"
 
+#include <thread>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -257,7 +259,11 @@ absl::Status ValidateManifest(const CheckpointManifest& m) {
 absl::Status WriteSmallFileAtomically(const std::string& dir, const std::string& name,
                                       std::string_view content, const CheckpointFaultHook& hook) {
   const std::string path = JoinPath(dir, name);
-  const std::string temp = absl::StrCat(path, kTempSuffix);
+  // A temp name of this process and thread: shards that share a directory
+  // may write the same manifest at the same time.
+  const std::string temp =
+      absl::StrCat(path, ".", ::getpid(), ".",
+                   std::hash<std::thread::id>{}(std::this_thread::get_id()), kTempSuffix);
   const auto stage = [&hook](std::string_view s) { return hook ? hook(s) : absl::OkStatus(); };
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError(errno, "create", temp);

@@ -39,6 +39,13 @@ absl::StatusOr<ExportSummary> ExportFromServers(AdminClient& admin, Client& clie
       spec.num_elements = t.num_elements();
       ASSIGN_OR_RETURN(spec.adam, FromProto(t.adam()));
       ASSIGN_OR_RETURN(spec.consistency, FromProto(t.consistency()));
+      // The initializer travels in GetStats, so a warm start recreates the
+      // exact spec (and workers that create the same table agree with it).
+      v1::TableSpec init_only;
+      *init_only.mutable_adam() = t.adam();
+      *init_only.mutable_init() = t.init();
+      ASSIGN_OR_RETURN(TableSpec with_init, FromProto(init_only));
+      spec.init = with_init.init;
       specs[t.name()] = spec;
     }
     if (names.size() != specs.size() ||
@@ -52,7 +59,7 @@ absl::StatusOr<ExportSummary> ExportFromServers(AdminClient& admin, Client& clie
   std::map<std::string, std::string> metadata = BaseMetadata("servers");
   for (const auto& [name, spec] : specs) {
     tensors.push_back({name, {spec.num_elements}});
-    metadata[kSpecMetadataPrefix + name] = FormatTableSpec(spec, /*with_init=*/false);
+    metadata[kSpecMetadataPrefix + name] = FormatTableSpec(spec, /*with_init=*/true);
   }
   ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsWriter> writer,
                    SafetensorsWriter::Create(out, tensors, std::move(metadata)));

@@ -170,7 +170,11 @@ grpc::Status ParameterService::GetStats(grpc::ServerContext* context,
       v1::TableStats* out = response->add_tables();
       ToProto(stats, out);
       absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(stats.name);
-      if (part.ok()) *out->mutable_adam() = adamasync::ToProto((*part)->spec().adam);
+      if (part.ok()) {
+        const v1::TableSpec spec = adamasync::ToProto((*part)->spec());
+        *out->mutable_adam() = spec.adam();
+        *out->mutable_init() = spec.init();
+      }
     }
     for (const WorkerState& w : store_->workers().Workers()) {
       v1::WorkerStats* out = response->add_workers();

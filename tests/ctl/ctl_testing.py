@@ -153,7 +153,8 @@ def finish_worker(process, timeout=300):
     check(match is not None, f"worker printed no final line:\n{out}")
     fields = dict(kv.split("=", 1) for kv in match.group(1).split())
     return {"test_accuracy": float(fields["test_accuracy"]), "steps": int(fields["steps"]),
-            "output": out}
+            # Workers start together, so the longest run finished last.
+            "finished_at": float(fields.get("seconds", "0")), "output": out}
 
 
 def read_safetensors(path):
