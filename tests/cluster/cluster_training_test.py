@@ -73,15 +73,23 @@ def main():
     failures = []
     if result.returncode != 0:
         failures.append(f"launcher exited {result.returncode}")
-    finals = re.findall(r"^cluster: worker (\d+) exit=(\d+): final test_accuracy=([0-9.]+)",
-                        result.stdout, re.M)
+    finals = re.findall(r"^cluster: worker (\d+) exit=(\d+): final test_accuracy=([0-9.]+)"
+                        r".*? seconds=([0-9.]+)", result.stdout, re.M)
     if len(finals) != args.workers:
         failures.append(f"expected {args.workers} final lines, found {len(finals)}")
+    # The trained model is what the worker that finished last evaluated (it
+    # pulled after every push was applied); a worker that finished earlier
+    # evaluated a model the others were still training, so its accuracy is
+    # reported but not held to the bound.
+    if finals:
+        last = max(finals, key=lambda f: float(f[3]))
+        if float(last[2]) < args.min_accuracy:
+            failures.append(f"final model (worker {last[0]}, finished last) test_accuracy "
+                            f"{last[2]} < {args.min_accuracy}")
+    finals = [f[:3] for f in finals]
     for worker, code, accuracy in finals:
         if int(code) != 0:
             failures.append(f"worker {worker} exited {code}")
-        if float(accuracy) < args.min_accuracy:
-            failures.append(f"worker {worker} test_accuracy {accuracy} < {args.min_accuracy}")
         if worker == "0":
             check_metrics(metrics, float(accuracy), failures)
     if args.same_final and len({a for _, _, a in finals}) > 1:
