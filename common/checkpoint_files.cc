@@ -1,7 +1,5 @@
 #include "common/checkpoint_files.h"
 
-#include <thread>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/escaping.h"

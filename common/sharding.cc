@@ -60,9 +60,10 @@ std::vector<ElementRange> ChunkRanges(ElementRange part, uint64_t chunk_elements
 absl::Status ValidateChunk(ElementRange part, uint64_t offset, uint64_t length) {
   if (length == 0) return absl::InvalidArgumentError("chunk is empty (length 0)");
   if (offset < part.begin || offset > part.end || length > part.end - offset) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk [", offset, ", ", offset + length,
-                                                   ") is outside this shard's part [", part.begin,
-                                                   ", ", part.end, ")"));
+    // Not "[offset, offset + length)": the sum may wrap around.
+    return absl::InvalidArgumentError(absl::StrCat("chunk of ", length, " elements at offset ",
+                                                   offset, " is outside this shard's part [",
+                                                   part.begin, ", ", part.end, ")"));
   }
   if ((offset - part.begin) % kSegmentElements != 0) {
     return absl::InvalidArgumentError(

@@ -118,8 +118,8 @@ absl::Status CheckServerTransport(const ServerTlsOptions& tls, bool plaintext) {
 }
 
 absl::Status CheckClientTransport(const ClientTlsOptions& tls, bool plaintext) {
-  const bool any_tls = tls.enabled() || !tls.cert_file.empty() || !tls.key_file.empty() ||
-                       !tls.server_name.empty();
+  const bool any_tls =
+      tls.enabled() || !tls.cert_file.empty() || !tls.key_file.empty() || !tls.server_name.empty();
   if (plaintext && any_tls) {
     return absl::InvalidArgumentError(
         "--plaintext contradicts --tls_ca/--tls_cert/--tls_key/--tls_server_name: give one or "

@@ -60,7 +60,8 @@ class BearerTokenSource {
   std::string AuthorizationValue();
 
  private:
-  BearerTokenSource(const Clock* clock, absl::Duration recheck) : clock_(clock), recheck_(recheck) {}
+  BearerTokenSource(const Clock* clock, absl::Duration recheck)
+      : clock_(clock), recheck_(recheck) {}
   absl::Status Load() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock* const clock_;

@@ -12,6 +12,9 @@ PACKAGES=(
   # Offline checks of deploy/ (ctest -L deploy). Not kubernetes-client: its
   # kubectl 1.20 is too old to render deploy/k8s (see docs/operations.md).
   yamllint docker-compose python3-yaml
+  # Security (docs/security.md): test certificates (openssl CLI), libFuzzer
+  # targets (clang + its fuzzer/sanitizer runtimes, scripts/fuzz.sh).
+  openssl clang libclang-rt-14-dev
 )
 
 missing=()

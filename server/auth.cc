@@ -134,7 +134,7 @@ size_t TokenTable::CountRole(Role role) const {
 }
 
 absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(const std::string& token_file,
-                                                                absl::Duration reload_interval) {
+                                                               absl::Duration reload_interval) {
   if (token_file.empty()) return absl::InvalidArgumentError("no token file given");
   ASSIGN_OR_RETURN(FileStamp stamp, StatFile(token_file));
   ASSIGN_OR_RETURN(std::string contents, ReadSecretFile(token_file));
@@ -143,9 +143,8 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(const std::string
     return absl::InvalidArgumentError(
         absl::StrCat("token file '", token_file, "': ", table.status().message()));
   }
-  std::unique_ptr<Authorizer> authorizer(
-      new Authorizer(token_file, std::make_shared<const TokenTable>(*std::move(table)),
-                     reload_interval));
+  std::unique_ptr<Authorizer> authorizer(new Authorizer(
+      token_file, std::make_shared<const TokenTable>(*std::move(table)), reload_interval));
   {
     absl::MutexLock lock(&authorizer->mu_);
     authorizer->stamp_ = stamp;
@@ -161,7 +160,9 @@ Authorizer::Authorizer(TokenTable table)
 
 Authorizer::Authorizer(std::string token_file, std::shared_ptr<const TokenTable> table,
                        absl::Duration reload_interval)
-    : token_file_(std::move(token_file)), reload_interval_(reload_interval), table_(std::move(table)) {}
+    : token_file_(std::move(token_file)),
+      reload_interval_(reload_interval),
+      table_(std::move(table)) {}
 
 Authorizer::~Authorizer() {
   {
@@ -175,7 +176,8 @@ absl::StatusOr<Principal> Authorizer::Authorize(
     absl::string_view method, std::optional<absl::string_view> authorization) const {
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError(absl::StrCat(
-        method, ": no credentials: this server requires an 'authorization: Bearer <token>' header"));
+        method,
+        ": no credentials: this server requires an 'authorization: Bearer <token>' header"));
   }
   // RFC 6750: the scheme is case-insensitive, one space, then the token.
   constexpr absl::string_view kScheme = "bearer ";
@@ -192,13 +194,12 @@ absl::StatusOr<Principal> Authorizer::Authorize(
   }
   std::optional<Principal> principal = table->Find(token);
   if (!principal) {
-    return absl::UnauthenticatedError(
-        absl::StrCat(method, ": unknown or revoked bearer token"));
+    return absl::UnauthenticatedError(absl::StrCat(method, ": unknown or revoked bearer token"));
   }
   const Role required = RequiredRole(method);
   if (principal->role == Role::kWorker && required == Role::kAdmin) {
-    return absl::PermissionDeniedError(absl::StrCat(method, " needs the admin role; '",
-                                                    principal->name, "' has the worker role"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(method, " needs the admin role; '", principal->name, "' has the worker role"));
   }
   return *std::move(principal);
 }

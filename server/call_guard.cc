@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
@@ -47,16 +46,6 @@ absl::StatusOr<std::unique_ptr<CallGuard>> CallGuard::Create(const CallGuardOpti
 CallGuard::CallGuard(const CallGuardOptions& options, std::unique_ptr<Authorizer> authorizer)
     : options_(options), authorizer_(std::move(authorizer)) {}
 
-std::string CallGuard::PeerHost(absl::string_view peer) {
-  // "ipv4:1.2.3.4:5", "ipv6:[::1]:5": drop the port; anything else as is.
-  if (!absl::StartsWith(peer, "ipv4:") && !absl::StartsWith(peer, "ipv6:")) {
-    return std::string(peer);
-  }
-  const size_t colon = peer.rfind(':');
-  if (colon == absl::string_view::npos || colon < 5) return std::string(peer);
-  return std::string(peer.substr(0, colon));
-}
-
 absl::StatusOr<CallGuard::Ticket> CallGuard::Admit(const grpc::ServerContext& context,
                                                    absl::string_view method) {
   std::optional<absl::string_view> authorization;
@@ -64,8 +53,8 @@ absl::StatusOr<CallGuard::Ticket> CallGuard::Admit(const grpc::ServerContext& co
   const auto range = metadata.equal_range("authorization");
   for (auto it = range.first; it != range.second; ++it) {
     if (authorization.has_value()) {
-      absl::Status refused = absl::UnauthenticatedError(
-          absl::StrCat(method, ": more than one authorization header"));
+      absl::Status refused =
+          absl::UnauthenticatedError(absl::StrCat(method, ": more than one authorization header"));
       LogRefusal(context.peer(), refused);
       return refused;
     }
@@ -87,11 +76,10 @@ absl::StatusOr<CallGuard::Ticket> CallGuard::Admit(absl::string_view method,
     ticket.principal_ = principal->name;
   }
   if (options_.max_requests_per_client > 0) {
-    // Per principal and host: workers sharing one token on many hosts do
-    // not share a budget, and one host cannot borrow another's.
-    std::string key = ticket.principal_.empty()
-                          ? PeerHost(peer)
-                          : absl::StrCat(ticket.principal_, "@", PeerHost(peer));
+    // Per connection (and principal): clients on one host, or sharing one
+    // token, do not share a budget; see call_guard.h.
+    std::string key =
+        ticket.principal_.empty() ? std::string(peer) : absl::StrCat(ticket.principal_, "@", peer);
     absl::MutexLock lock(&mu_);
     int& count = in_flight_[key];
     if (count >= options_.max_requests_per_client) {
@@ -120,9 +108,9 @@ absl::Status CallGuard::CheckResponseBytes(uint64_t bytes, absl::string_view wha
   if (options_.max_response_bytes == 0 || bytes <= options_.max_response_bytes) {
     return absl::OkStatus();
   }
-  return absl::ResourceExhaustedError(absl::StrCat(
-      what, " would answer ", bytes, " bytes, over the server's message limit of ",
-      options_.max_response_bytes, " bytes: ask for smaller chunks"));
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, " would answer ", bytes, " bytes, over the server's message limit of ",
+                   options_.max_response_bytes, " bytes: ask for smaller chunks"));
 }
 
 absl::Status CallGuard::ReloadTokens() {
@@ -143,8 +131,7 @@ void CallGuard::LogRefusal(absl::string_view peer, const absl::Status& status) {
     suppressed = std::exchange(unlogged_, 0);
   }
   spdlog::warn("refused a call from {}: {} ({} more refusals not logged)", std::string(peer),
-               status.ToString(),
-               suppressed);
+               status.ToString(), suppressed);
 }
 
 }  // namespace adamasync

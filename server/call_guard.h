@@ -3,9 +3,10 @@
 // the cap on requests one client may have in flight — plus the response
 // size bound the handlers apply.
 //
-// A client is the authenticated principal's name when the server checks
-// tokens, otherwise the peer's IP address (all connections from one host
-// share its budget).
+// A client is one connection (the peer's address and port; with tokens, the
+// principal's name too): co-located workers and workers sharing a token each
+// keep their own budget. A client that opens many connections is bounded by
+// the server's thread pool (--max_threads), not by this cap.
 //
 // Example (inside a handler):
 //   ASSIGN_OR_RETURN(CallGuard::Ticket ticket, guard->Admit(*context, "Push"));
@@ -93,9 +94,6 @@ class CallGuard {
   // Re-reads the token file (SIGHUP). OK without authentication.
   absl::Status ReloadTokens();
   bool authenticating() const { return authorizer_ != nullptr; }
-
-  // The client key of a gRPC peer string: "ipv4:10.0.0.1:5000" -> "ipv4:10.0.0.1".
-  static std::string PeerHost(absl::string_view peer);
 
  private:
   void Release(const std::string& key);

@@ -70,7 +70,7 @@ ABSL_FLAG(double, token_reload_s, 30,
           "Seconds between checks of --token_file for changes (reloaded when changed); 0: only "
           "on SIGHUP");
 ABSL_FLAG(int32_t, max_requests_per_client, 48,
-          "Most calls one client (token name and host) may have in flight; more are "
+          "Most calls one client connection may have in flight; more are "
           "RESOURCE_EXHAUSTED. 0: no limit");
 ABSL_FLAG(uint64_t, max_tables, 4096, "Most tables this shard may hold; 0: no limit");
 ABSL_FLAG(uint64_t, max_workers, 16384,
@@ -180,15 +180,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.guard.token_reload_interval = absl::Seconds(reload_s);
-  if (absl::Status transport = adamasync::CheckServerTransport(options.tls,
-                                                              absl::GetFlag(FLAGS_plaintext));
+  if (absl::Status transport =
+          adamasync::CheckServerTransport(options.tls, absl::GetFlag(FLAGS_plaintext));
       !transport.ok()) {
     spdlog::error("{}", std::string(transport.message()));
     return 2;
   }
   if (!options.tls.enabled()) {
-    spdlog::warn("--plaintext: serving WITHOUT TLS; anyone on the network can read and forge "
-                 "calls{}", options.guard.token_file.empty() ? "" : ", bearer tokens included");
+    spdlog::warn(
+        "--plaintext: serving WITHOUT TLS; anyone on the network can read and forge "
+        "calls{}",
+        options.guard.token_file.empty() ? "" : ", bearer tokens included");
   }
   if (options.guard.token_file.empty()) {
     spdlog::warn("no --token_file: every client may call every RPC (see docs/security.md)");
