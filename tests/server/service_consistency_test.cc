@@ -28,9 +28,7 @@ using testing::RandomVector;
 
 class ServiceConsistencyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    shards_.Start(kShards, 256ull << 20);
-  }
+  void SetUp() override { shards_.Start(kShards, 256ull << 20); }
 
   std::unique_ptr<Client> NewClient(uint64_t worker_id, ClientOptions options = {}) {
     options.servers = addresses_;
