@@ -7,12 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/softmax_cross_entropy.h"
 
 namespace adamasync {
 namespace training {
 namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 constexpr size_t kMaxHiddenLayers = 16;
 
@@ -99,28 +98,9 @@ absl::StatusOr<BatchStats> MlpModel::Run(ConstTensorSpans params, const ExampleB
   }
 
   // z: logits, then in place log-probabilities, then d(mean loss)/d(logits).
-  BatchStats stats;
-  stats.num_examples = n;
-  double loss_sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    auto row = z.row(i);
-    const int label = batch.labels[i];
-    Eigen::Index best;
-    const float max = row.maxCoeff(&best);
-    if (best == label) ++stats.num_correct;
-    // Every exp() argument is <= 0, so nothing overflows; the sum is >= 1.
-    row.array() -= max;
-    const float log_sum = std::log(row.array().exp().sum());
-    row.array() -= log_sum;
-    loss_sum -= row(label);
-  }
-  stats.loss = loss_sum / static_cast<double>(n);
+  const BatchStats stats = SoftmaxCrossEntropy(batch.labels, !grads.empty(), z);
   if (grads.empty()) return stats;
-
-  // d(mean loss)/d(z_L[i][c]) = (softmax(z_L,i)[c] - [c == label_i]) / n.
-  RowMatrix dz = z.array().exp();
-  for (int64_t i = 0; i < n; ++i) dz(i, batch.labels[i]) -= 1.0f;
-  dz *= 1.0f / static_cast<float>(n);
+  RowMatrix dz = std::move(z);  // d(mean loss)/d(logits of the last layer)
   RowMatrix da;
   for (int k = layers; k >= 1; --k) {
     Eigen::Map<RowMatrix> grad_w(grads[2 * (k - 1)].data(), widths_[k], widths_[k - 1]);

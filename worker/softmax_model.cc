@@ -7,15 +7,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "worker/softmax_cross_entropy.h"
 
 namespace adamasync {
 namespace training {
-namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-}  // namespace
-
 SoftmaxModel::SoftmaxModel(int num_features, int num_classes)
     : num_features_(num_features), num_classes_(num_classes) {}
 
@@ -55,28 +50,9 @@ absl::StatusOr<BatchStats> SoftmaxModel::Run(ConstTensorSpans params, const Exam
   RowMatrix z = x * w.transpose();
   z.rowwise() += b;
 
-  BatchStats stats;
-  stats.num_examples = n;
-  double loss_sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    auto row = z.row(i);
-    const int label = batch.labels[i];
-    Eigen::Index best;
-    const float max = row.maxCoeff(&best);
-    if (best == label) ++stats.num_correct;
-    // Every exp() argument is <= 0, so nothing overflows; the sum is >= 1.
-    row.array() -= max;
-    const float log_sum = std::log(row.array().exp().sum());
-    row.array() -= log_sum;
-    loss_sum -= row(label);
-  }
-  stats.loss = loss_sum / static_cast<double>(n);
+  const BatchStats stats = SoftmaxCrossEntropy(batch.labels, !grads.empty(), z);
   if (grads.empty()) return stats;
-
-  // d(mean loss)/d(z[i][k]) = (softmax(z_i)[k] - [k == label_i]) / n.
-  z = z.array().exp();
-  for (int64_t i = 0; i < n; ++i) z(i, batch.labels[i]) -= 1.0f;
-  z *= 1.0f / static_cast<float>(n);
+  // z is now d(mean loss)/d(logits).
   Eigen::Map<RowMatrix> grad_w(grads[0].data(), c, num_features_);
   Eigen::Map<Eigen::RowVectorXf> grad_b(grads[1].data(), c);
   grad_w.noalias() = z.transpose() * x;
