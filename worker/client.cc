@@ -155,27 +155,18 @@ class ClientImpl final : public Client {
     }
     absl::MutexLock register_lock(&register_mu_);
     std::vector<v1::RegisterWorkerResponse> answers(stubs_.size());
-    std::promise<absl::Status> promise;
-    auto fan_out = NewFanOut<v1::RegisterWorkerRequest, v1::RegisterWorkerResponse>(
+    RETURN_IF_ERROR((Broadcast<v1::RegisterWorkerRequest, v1::RegisterWorkerResponse>(
         [](Stub* stub, grpc::ClientContext* ctx, const v1::RegisterWorkerRequest* req,
            v1::RegisterWorkerResponse* resp, std::function<void(grpc::Status)> cb) {
           stub->async()->RegisterWorker(ctx, req, resp, cb);
         },
-        [&answers](size_t call, const v1::RegisterWorkerRequest&,
-                   const v1::RegisterWorkerResponse& resp) {
-          answers[call] = resp;
-          return absl::OkStatus();
+        [this](size_t, v1::RegisterWorkerRequest* request) {
+          request->set_worker_id(options_.worker_id);
+          request->set_lease_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.lease)));
         },
-        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
-    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
-      v1::RegisterWorkerRequest request;
-      *request.mutable_view() = View(shard, stubs_.size());
-      request.set_worker_id(options_.worker_id);
-      request.set_lease_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.lease)));
-      fan_out->Add(shard, std::move(request));
-    }
-    fan_out->Start();
-    RETURN_IF_ERROR(promise.get_future().get());
+        [&answers](size_t shard, const v1::RegisterWorkerResponse& resp) {
+          answers[shard] = resp;
+        })));
     uint64_t last_seq = 0, clock = 0;
     for (const auto& answer : answers) {
       last_seq = std::max(last_seq, answer.last_seq());
@@ -200,49 +191,32 @@ class ClientImpl final : public Client {
       clock = ++clock_;
     }
     std::vector<uint64_t> min_clocks(stubs_.size(), 0);
-    std::promise<absl::Status> promise;
-    auto fan_out = NewFanOut<v1::ClockRequest, v1::ClockResponse>(
+    RETURN_IF_ERROR((Broadcast<v1::ClockRequest, v1::ClockResponse>(
         [](Stub* stub, grpc::ClientContext* ctx, const v1::ClockRequest* req,
            v1::ClockResponse* resp,
            std::function<void(grpc::Status)> cb) { stub->async()->Clock(ctx, req, resp, cb); },
-        [&min_clocks](size_t call, const v1::ClockRequest&, const v1::ClockResponse& resp) {
-          min_clocks[call] = resp.min_clock();
-          return absl::OkStatus();
+        [this, clock](size_t, v1::ClockRequest* request) {
+          request->set_worker_id(options_.worker_id);
+          request->set_clock(clock);
         },
-        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
-    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
-      v1::ClockRequest request;
-      *request.mutable_view() = View(shard, stubs_.size());
-      request.set_worker_id(options_.worker_id);
-      request.set_clock(clock);
-      fan_out->Add(shard, std::move(request));
-    }
-    fan_out->Start();
-    RETURN_IF_ERROR(promise.get_future().get());
+        [&min_clocks](size_t shard, const v1::ClockResponse& resp) {
+          min_clocks[shard] = resp.min_clock();
+        })));
     return *std::min_element(min_clocks.begin(), min_clocks.end());
   }
 
   absl::Status CreateTable(const TableSpec& spec) override {
     RETURN_IF_ERROR(ValidateTableSpec(spec));
-    auto proto_spec = std::make_shared<v1::TableSpec>(ToProto(spec));
-    std::promise<absl::Status> promise;
-    auto fan_out = NewFanOut<v1::CreateTableRequest, v1::CreateTableResponse>(
+    const v1::TableSpec proto_spec = ToProto(spec);
+    absl::Status status = Broadcast<v1::CreateTableRequest, v1::CreateTableResponse>(
         [](Stub* stub, grpc::ClientContext* ctx, const v1::CreateTableRequest* req,
            v1::CreateTableResponse* resp, std::function<void(grpc::Status)> done) {
           stub->async()->CreateTable(ctx, req, resp, done);
         },
-        [](size_t, const v1::CreateTableRequest&, const v1::CreateTableResponse&) {
-          return absl::OkStatus();
+        [&proto_spec](size_t, v1::CreateTableRequest* request) {
+          *request->mutable_spec() = proto_spec;
         },
-        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
-    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
-      v1::CreateTableRequest request;
-      *request.mutable_view() = View(shard, stubs_.size());
-      *request.mutable_spec() = *proto_spec;
-      fan_out->Add(shard, std::move(request));
-    }
-    fan_out->Start();
-    absl::Status status = promise.get_future().get();
+        nullptr);
     if (status.ok()) {
       absl::MutexLock lock(&mu_);
       table_sizes_[spec.name] = spec.num_elements;
@@ -361,12 +335,12 @@ class ClientImpl final : public Client {
 
   absl::StatusOr<std::vector<ShardStats>> GetStats() override {
     std::vector<ShardStats> stats(stubs_.size());
-    std::promise<absl::Status> promise;
-    auto fan_out = NewFanOut<v1::GetStatsRequest, v1::GetStatsResponse>(
+    RETURN_IF_ERROR((Broadcast<v1::GetStatsRequest, v1::GetStatsResponse>(
         [](Stub* stub, grpc::ClientContext* ctx, const v1::GetStatsRequest* req,
            v1::GetStatsResponse* resp,
            std::function<void(grpc::Status)> cb) { stub->async()->GetStats(ctx, req, resp, cb); },
-        [&stats](size_t shard, const v1::GetStatsRequest&, const v1::GetStatsResponse& resp) {
+        [](size_t, v1::GetStatsRequest*) {},
+        [&stats](size_t shard, const v1::GetStatsResponse& resp) {
           ShardStats& s = stats[shard];
           s.shard_index = resp.shard_index();
           s.num_shards = resp.num_shards();
@@ -379,16 +353,7 @@ class ClientImpl final : public Client {
           }
           s.min_live_clock = resp.min_live_clock();
           s.expired_leases = resp.expired_leases();
-          return absl::OkStatus();
-        },
-        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
-    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
-      v1::GetStatsRequest request;
-      *request.mutable_view() = View(shard, stubs_.size());
-      fan_out->Add(shard, std::move(request));
-    }
-    fan_out->Start();
-    RETURN_IF_ERROR(promise.get_future().get());
+        })));
     return stats;
   }
 
@@ -507,6 +472,31 @@ class ClientImpl final : public Client {
     }
     return ShardRanges(std::string_view(table.data(), table.size()), num_elements,
                        static_cast<uint32_t>(stubs_.size()));
+  }
+
+  // Sends one request to every shard in parallel (its view set, the rest
+  // filled by `fill`) and waits; OK when every shard answered OK.
+  // `on_response` (may be null) sees each shard's answer.
+  template <typename Request, typename Response>
+  absl::Status Broadcast(typename FanOut<Request, Response>::Issue issue,
+                         const std::function<void(size_t shard, Request*)>& fill,
+                         const std::function<void(size_t shard, const Response&)>& on_response) {
+    std::promise<absl::Status> promise;
+    auto fan_out = NewFanOut<Request, Response>(
+        std::move(issue),
+        [&on_response](size_t shard, const Request&, const Response& response) {
+          if (on_response) on_response(shard, response);
+          return absl::OkStatus();
+        },
+        [&promise](absl::Status status) { promise.set_value(std::move(status)); });
+    for (size_t shard = 0; shard < stubs_.size(); ++shard) {
+      Request request;
+      *request.mutable_view() = View(shard, stubs_.size());
+      fill(shard, &request);
+      fan_out->Add(shard, std::move(request));
+    }
+    fan_out->Start();
+    return promise.get_future().get();
   }
 
   // A FanOut whose completion is counted, so the destructor can wait for it.
