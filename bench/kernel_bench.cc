@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "bench/aligned_buffer.h"
 #include "bench/bench_units.h"
 #include "bench/sample_stats.h"
 #include "bench/stream_kernels.h"
+#include "common/aligned_buffer.h"
 #include "kernels/adam_cpu.h"
 #include "kernels/adam_scalars.h"
 
