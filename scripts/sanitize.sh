@@ -59,7 +59,7 @@ for kind in "${KINDS[@]}"; do
       exclude='daemon_security_test'
       # gRPC and protobuf are not instrumented either: their memcpy/free calls
       # (intercepted) would race with accesses TSan cannot order.
-      export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1"
+      export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 ignore_noninstrumented_modules=1 suppressions=$PWD/tests/sanitizers/tsan_suppressions.txt"
       ;;
     *)
       echo "sanitize: unknown kind '$kind' (asan or tsan)" >&2

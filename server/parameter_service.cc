@@ -141,7 +141,12 @@ grpc::Status ParameterService::Push(grpc::ServerContext* context, const v1::Push
     args.worker_id = request->worker_id();
     args.seq = request->seq();
     absl::StatusOr<PushResult> result = store_->Push(request->table(), args);
-    if (push_reply_hook_) RETURN_IF_ERROR(push_reply_hook_(*request));
+    std::shared_ptr<const PushReplyHook> hook;
+    {
+      absl::MutexLock lock(&hook_mu_);
+      hook = push_reply_hook_;
+    }
+    if (hook != nullptr) RETURN_IF_ERROR((*hook)(*request));
     RETURN_IF_ERROR(result.status());
     response->set_version(result->version);
     response->set_duplicate(result->duplicate);

@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "adamasync/v1/parameter_server.grpc.pb.h"
 #include "server/call_guard.h"
@@ -25,7 +27,13 @@ class ParameterService final : public v1::ParameterServer::Service {
   // before it is answered; a non-OK status replaces the answer (e.g.
   // UNAVAILABLE: "the reply was lost"), and a slow hook delays it.
   using PushReplyHook = std::function<absl::Status(const v1::PushRequest&)>;
-  void SetPushReplyHookForTesting(PushReplyHook hook) { push_reply_hook_ = std::move(hook); }
+  // May be called while serving: calls already running the old hook finish
+  // with it.
+  void SetPushReplyHookForTesting(PushReplyHook hook) {
+    auto shared = hook ? std::make_shared<const PushReplyHook>(std::move(hook)) : nullptr;
+    absl::MutexLock lock(&hook_mu_);
+    push_reply_hook_ = std::move(shared);
+  }
 
   // Every handler first passes `guard` (authentication, role, per-client
   // cap; server/call_guard.h), unless it is null (the default: no checks).
@@ -79,7 +87,8 @@ class ParameterService final : public v1::ParameterServer::Service {
 
   ShardStore* const store_;
   ServerMetrics* const metrics_;
-  PushReplyHook push_reply_hook_;
+  absl::Mutex hook_mu_;
+  std::shared_ptr<const PushReplyHook> push_reply_hook_ ABSL_GUARDED_BY(hook_mu_);
   CallGuard* guard_ = nullptr;
   CheckpointManager* checkpoints_ = nullptr;
   std::atomic<bool> ready_{false};
