@@ -134,7 +134,7 @@ class Harness {
   std::optional<TablePartSnapshot> SnapshotOf(const std::string& table) {
     absl::StatusOr<std::shared_ptr<TablePart>> part = store_->Find(table);
     if (!part.ok()) return std::nullopt;
-    return (*part)->Snapshot();
+    return (*part)->Snapshot().value();
   }
 
   // Runs a state-changing call; if refused, `table` must be unchanged.

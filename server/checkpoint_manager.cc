@@ -157,7 +157,8 @@ absl::StatusOr<WrittenCheckpoint> CheckpointManager::WriteNow(uint64_t checkpoin
     }
     pushes_at_last_ = store_->applied_pushes();
   }
-  return Write(store_->Snapshot(checkpoint_id), started);
+  ASSIGN_OR_RETURN(ShardCheckpoint checkpoint, store_->Snapshot(checkpoint_id));
+  return Write(checkpoint, started);
 }
 
 absl::Status CheckpointManager::Prepare(uint64_t checkpoint_id) {
@@ -186,10 +187,12 @@ absl::StatusOr<WrittenCheckpoint> CheckpointManager::Commit(uint64_t checkpoint_
       return absl::FailedPreconditionError(absl::StrCat(
           "checkpoint ", checkpoint_id, " was not prepared here (or its hold timed out)"));
     }
-    checkpoint = store_->Snapshot(checkpoint_id);
+    absl::StatusOr<ShardCheckpoint> taken = store_->Snapshot(checkpoint_id);
     prepared_id_ = 0;
     pushes_at_last_ = store_->applied_pushes();
     store_->ReleasePushes();
+    if (!taken.ok()) return taken.status();
+    checkpoint = *std::move(taken);
   }
   return Write(checkpoint, started);
 }

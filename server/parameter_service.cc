@@ -54,8 +54,16 @@ absl::Time DeadlineOf(const grpc::ServerContext& context) {
 ParameterService::ParameterService(ShardStore* store, ServerMetrics* metrics)
     : store_(store), metrics_(metrics) {}
 
+absl::Status ParameterService::CheckHealth() {
+  absl::Status health = store_->Health();
+  if (!health.ok() && !failure_reported_.exchange(true) && failure_hook_) failure_hook_(health);
+  return health;
+}
+
 grpc::Status ParameterService::Finish(const char* method, absl::Time start,
                                       const absl::Status& status) {
+  // A call that failed because the device did is what first reports it.
+  if (!status.ok()) CheckHealth().IgnoreError();
   if (metrics_ != nullptr) metrics_->RecordRequest(method, status.code(), absl::Now() - start);
   return ToGrpcStatus(status);
 }
@@ -64,6 +72,9 @@ absl::StatusOr<CallGuard::Ticket> ParameterService::Admit(const grpc::ServerCont
                                                           const char* method) {
   if (!ready_.load(std::memory_order_acquire)) {
     return absl::UnavailableError("this shard is still restoring its checkpoint; retry shortly");
+  }
+  if (absl::Status health = CheckHealth(); !health.ok()) {
+    return absl::UnavailableError(health.message());
   }
   if (guard_ == nullptr) return CallGuard::Ticket();
   return guard_->Admit(context, method);

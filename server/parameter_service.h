@@ -77,7 +77,15 @@ class ParameterService final : public v1::ParameterServer::Service {
   // restoring its state). Start() sets it once the restore is done.
   void SetReady() { ready_.store(true, std::memory_order_release); }
 
+  // Runs once, on the first call that finds the store's state backend
+  // failed (ShardStore::Health); from then on every call is answered
+  // UNAVAILABLE. REQUIRES: set before serving.
+  using FailureHook = std::function<void(const absl::Status&)>;
+  void SetFailureHook(FailureHook hook) { failure_hook_ = std::move(hook); }
+
  private:
+  // Runs the failure hook once when the backend has failed; its status.
+  absl::Status CheckHealth();
   // Records the call in the metrics and converts its status.
   grpc::Status Finish(const char* method, absl::Time start, const absl::Status& status);
   // FAILED_PRECONDITION without a checkpoint manager.
@@ -92,6 +100,8 @@ class ParameterService final : public v1::ParameterServer::Service {
   CallGuard* guard_ = nullptr;
   CheckpointManager* checkpoints_ = nullptr;
   std::atomic<bool> ready_{false};
+  FailureHook failure_hook_;
+  std::atomic<bool> failure_reported_{false};
   const absl::Time start_time_ = absl::Now();
 };
 

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/tls_config.h"
+#include "server/device_option.h"
 #include "server/shard_server.h"
 #include "spdlog/spdlog.h"
 
@@ -50,6 +51,9 @@ ABSL_FLAG(double, cut_hold_timeout_s, 30,
           "commit or abort");
 ABSL_FLAG(uint64_t, restore_checkpoint_id, 0,
           "Restore the file that consistent cut N's manifest names instead of the newest one");
+ABSL_FLAG(std::string, device, "cpu",
+          "Where tables live and Adam runs: cpu, cuda (device 0), cuda:N, or auto (CUDA device 0 "
+          "when one works, else cpu; logged at start)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
 ABSL_FLAG(bool, log_json, false, "Log one JSON object per line (to stderr) instead of text");
 ABSL_FLAG(std::string, metrics_listen, "",
@@ -120,7 +124,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGHUP);  // reloads --token_file
+  sigaddset(&stop_signals, SIGHUP);   // reloads --token_file
+  sigaddset(&stop_signals, SIGUSR1);  // sent by the server itself when its device fails
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   adamasync::ShardServerOptions options;
@@ -167,6 +172,22 @@ int main(int argc, char** argv) {
     spdlog::error("--max_threads must be at least 2, got {}", options.max_threads);
     return 2;
   }
+  absl::StatusOr<adamasync::DeviceOption> device =
+      adamasync::ParseDeviceOption(absl::GetFlag(FLAGS_device));
+  if (!device.ok()) {
+    spdlog::error("{}", std::string(device.status().message()));
+    return 2;
+  }
+  absl::StatusOr<adamasync::OpenedBackend> backend = adamasync::OpenStateBackend(*device);
+  if (!backend.ok()) {
+    spdlog::error("{}", std::string(backend.status().message()));
+    return 1;
+  }
+  spdlog::info("{}", backend->log_line);
+  options.shard.backend = backend->backend;
+  // A failed device leaves state that cannot be trusted: stop (without a
+  // final checkpoint) so that the supervisor restarts from the last one.
+  options.on_state_failure = [](const absl::Status&) { kill(getpid(), SIGUSR1); };
   options.shard.max_tables = absl::GetFlag(FLAGS_max_tables);
   options.shard.max_workers = absl::GetFlag(FLAGS_max_workers);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
@@ -214,9 +235,21 @@ int main(int argc, char** argv) {
   }
 
   int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
-    absl::Status reloaded = (*server)->ReloadTokens();
-    spdlog::info("SIGHUP: token file {}", reloaded.ok() ? "reloaded" : "NOT reloaded (see above)");
+  while (sigwait(&stop_signals, &signal_number) == 0) {
+    if (signal_number == SIGHUP) {
+      absl::Status reloaded = (*server)->ReloadTokens();
+      spdlog::info("SIGHUP: token file {}",
+                   reloaded.ok() ? "reloaded" : "NOT reloaded (see above)");
+    } else if (signal_number == SIGUSR1) {
+      const absl::Status health = (*server)->store()->Health();
+      if (health.ok()) continue;  // not ours
+      spdlog::critical("exiting: {}", health.ToString());
+      (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)),
+                          /*final_checkpoint=*/false);
+      return 3;
+    } else {
+      break;
+    }
   }
   spdlog::info("signal {}: draining calls in flight", signal_number);
   (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_s)),

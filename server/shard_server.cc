@@ -34,6 +34,14 @@ absl::StatusOr<std::unique_ptr<ShardServer>> ShardServer::Start(const ShardServe
   server->service_ =
       std::make_unique<ParameterService>(server->store_.get(), server->metrics_.get());
   server->service_->SetCallGuard(server->guard_.get());
+  ShardServer* raw = server.get();
+  server->service_->SetFailureHook(
+      [raw, hook = options.on_state_failure](const absl::Status& failure) {
+        spdlog::critical("state backend {} failed, NOT_SERVING from now on: {}",
+                         raw->store_->backend().Describe(), failure.ToString());
+        raw->server_->GetHealthCheckService()->SetServingStatus(false);
+        if (hook) hook(failure);
+      });
   if (!options.metrics_listen.empty()) {
     ShardStore* store = server->store_.get();
     ServerMetrics* metrics = server->metrics_.get();

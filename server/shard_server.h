@@ -13,6 +13,7 @@
 
 #include <grpcpp/server.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,11 @@ struct ShardServerOptions {
   // TLS of the listening port; default none (plaintext: the daemon refuses
   // that unless --plaintext is given). See docs/security.md.
   ServerTlsOptions tls;
+  // Runs once when the state backend fails (a CUDA error; see
+  // StateBackend::Health), after the server has marked itself NOT_SERVING;
+  // every call is answered UNAVAILABLE from then on. The daemon exits so
+  // that its supervisor restarts it from the last checkpoint. May be empty.
+  std::function<void(const absl::Status&)> on_state_failure;
   // Tokens, roles, per-client in-flight cap. max_response_bytes is set from
   // max_message_bytes by Start. Default: no authentication, no cap.
   CallGuardOptions guard;

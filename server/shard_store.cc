@@ -23,7 +23,9 @@ uint64_t StateBytesFor(const TableSpec& spec, uint64_t elements) {
 }  // namespace
 
 ShardStore::ShardStore(const ShardOptions& options)
-    : options_(options), workers_(options.clock, options.max_workers) {}
+    : options_(options),
+      backend_(options.backend != nullptr ? options.backend : HostStateBackend()),
+      workers_(options.clock, options.max_workers) {}
 
 absl::StatusOr<PushResult> ShardStore::Push(absl::string_view table, const PushArgs& args) {
   ASSIGN_OR_RETURN(std::shared_ptr<TablePart> part, Find(table));
@@ -95,12 +97,19 @@ absl::StatusOr<ShardStore::CreateResult> ShardStore::CreateTable(const TableSpec
         options_.max_state_bytes - state_bytes_, " of the ", options_.max_state_bytes,
         "-byte quota are left"));
   }
+  absl::StatusOr<std::unique_ptr<PartState>> state = backend_->Allocate(spec, range);
+  if (!state.ok()) {
+    return absl::Status(
+        state.status().code(),
+        absl::StrCat("could not allocate ", bytes, " bytes for table '", spec.name, "' on ",
+                     backend_->Describe(), ": ", state.status().message()));
+  }
   std::shared_ptr<TablePart> part;
   try {
-    part = std::make_shared<TablePart>(spec, range);
+    part = std::make_shared<TablePart>(spec, range, *std::move(state));
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("could not allocate ", bytes, " bytes for table '", spec.name, "'"));
+        absl::StrCat("could not allocate the segments of table '", spec.name, "'"));
   }
   state_bytes_ += bytes;
   tables_.emplace(spec.name, std::move(part));
@@ -143,7 +152,7 @@ void ShardStore::ReleasePushes() {
   held_ = false;
 }
 
-ShardCheckpoint ShardStore::Snapshot(uint64_t checkpoint_id) {
+absl::StatusOr<ShardCheckpoint> ShardStore::Snapshot(uint64_t checkpoint_id) {
   bool was_held;
   {
     absl::MutexLock lock(&gate_mu_);
@@ -165,7 +174,12 @@ ShardCheckpoint ShardStore::Snapshot(uint64_t checkpoint_id) {
                                   static_cast<uint64_t>(absl::ToInt64Milliseconds(w.lease))});
   }
   for (const auto& part : parts) {
-    TablePartSnapshot snap = part->Snapshot();
+    absl::StatusOr<TablePartSnapshot> taken = part->Snapshot();
+    if (!taken.ok()) {
+      if (!was_held) ReleasePushes();
+      return taken.status();
+    }
+    TablePartSnapshot& snap = *taken;
     TableRecord record;
     record.spec = part->spec();
     record.part_begin = part->range().begin;

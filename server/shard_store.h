@@ -25,6 +25,7 @@
 #include "common/checkpoint_format.h"
 #include "common/clock.h"
 #include "common/sharding.h"
+#include "server/part_state.h"
 #include "server/table_part.h"
 #include "server/worker_registry.h"
 
@@ -46,6 +47,8 @@ struct ShardOptions {
   uint64_t max_workers = 0;
   // Time source for worker leases. Not owned; must outlive the store.
   const Clock* clock = Clock::Real();
+  // Where the tables' state lives (--device); null: host memory.
+  std::shared_ptr<StateBackend> backend;
 };
 
 class ShardStore {
@@ -98,19 +101,26 @@ class ShardStore {
 
   // A copy of the whole shard (every table's state, dedupe and open sync
   // rounds, and the workers), taken with pushes held (briefly, for as long
-  // as the in-memory copy takes; the gate is left as it was found).
-  ShardCheckpoint Snapshot(uint64_t checkpoint_id);
+  // as the in-memory copy takes; the gate is left as it was found). Fails
+  // only with the backend (a failed device: nothing trustworthy to save).
+  absl::StatusOr<ShardCheckpoint> Snapshot(uint64_t checkpoint_id);
 
   // Loads a checkpoint into an empty store. FAILED_PRECONDITION when the
   // store already has tables or the checkpoint is of another shard or shard
   // count; INVALID_ARGUMENT when it does not fit (its parts are validated).
   absl::Status Restore(const ShardCheckpoint& checkpoint);
 
+  // The backend's health (StateBackend::Health): not OK once the device
+  // holding the state failed.
+  absl::Status Health() const { return backend_->Health(); }
+  const StateBackend& backend() const { return *backend_; }
+
   // Push chunks applied since the store started (for "every N updates").
   uint64_t applied_pushes() const { return applied_pushes_.load(std::memory_order_relaxed); }
 
  private:
   const ShardOptions options_;
+  const std::shared_ptr<StateBackend> backend_;
   WorkerRegistry workers_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<TablePart>> tables_ ABSL_GUARDED_BY(mu_);

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "absl/strings/str_cat.h"
-#include "common/initializer.h"
 #include "common/status_macros.h"
 #include "kernels/adam_cpu.h"
 #include "kernels/adam_scalars.h"
@@ -32,15 +32,21 @@ void AtomicMax(std::atomic<uint64_t>& target, uint64_t value) {
 
 }  // namespace
 
+namespace {
+
+std::unique_ptr<PartState> HostState(const TableSpec& spec, ElementRange range) {
+  absl::StatusOr<std::unique_ptr<PartState>> state = HostStateBackend()->Allocate(spec, range);
+  if (!state.ok()) throw std::bad_alloc();
+  return *std::move(state);
+}
+
+}  // namespace
+
 TablePart::TablePart(const TableSpec& spec, ElementRange range)
-    : spec_(spec),
-      range_(range),
-      p_(range.size()),
-      m_(range.size()),
-      v_(range.size()),
-      vmax_(spec.adam.amsgrad ? range.size() : 0),
-      segments_(new Segment[SegmentCount()]) {
-  FillInitialValues(spec_.init, range_.begin, absl::MakeSpan(p_.data(), p_.size()));
+    : TablePart(spec, range, HostState(spec, range)) {}
+
+TablePart::TablePart(const TableSpec& spec, ElementRange range, std::unique_ptr<PartState> state)
+    : spec_(spec), range_(range), state_(std::move(state)), segments_(new Segment[SegmentCount()]) {
   if (synchronous()) {
     for (uint64_t s = 0; s < SegmentCount(); ++s) {
       segments_[s].round = std::make_unique<SyncRound>(
@@ -58,12 +64,9 @@ uint64_t TablePart::SegmentSize(uint64_t segment) const {
   return std::min<uint64_t>(range_.size(), begin + kSegmentElements) - begin;
 }
 
-void TablePart::Step(uint64_t begin, uint64_t n, const float* grad, uint64_t step,
-                     double lr_scale) {
-  const kernels::AdamScalars scalars = kernels::MakeAdamScalars(spec_.adam, step, lr_scale);
-  kernels::AdamSpan state{p_.data() + begin, m_.data() + begin, v_.data() + begin,
-                          spec_.adam.amsgrad ? vmax_.data() + begin : nullptr};
-  kernels::AdamCpu(scalars, grad, state, n);
+absl::Status TablePart::Step(uint64_t begin, uint64_t n, const float* grad, uint64_t step,
+                             double lr_scale) {
+  return state_->Step(kernels::MakeAdamScalars(spec_.adam, step, lr_scale), begin, n, grad);
 }
 
 absl::StatusOr<PushResult> TablePart::Push(const PushArgs& args) {
@@ -144,7 +147,7 @@ absl::StatusOr<PushResult> TablePart::ApplyAsync(const PushArgs& args) {
     Segment& segment = segments_[seg];
     absl::MutexLock lock(&segment.mu);
     const uint64_t step = segment.step.load(std::memory_order_relaxed) + 1;
-    Step(begin, n, args.grad.data() + (begin - local), step, decision.lr_scale);
+    RETURN_IF_ERROR(Step(begin, n, args.grad.data() + (begin - local), step, decision.lr_scale));
     segment.step.store(step, std::memory_order_release);
     result.version = std::min(result.version, step);
   }
@@ -186,7 +189,8 @@ absl::StatusOr<PushResult> TablePart::ApplySync(const PushArgs& args) {
                            absl::MakeConstSpan(args.grad.data() + (begin - local), n))) {
       mean.resize(n);
       segment.round->TakeMean(mean.data());
-      Step(begin, n, mean.data(), ++round, 1.0);
+      RETURN_IF_ERROR(Step(begin, n, mean.data(), round + 1, 1.0));
+      ++round;
       segment.step.store(round, std::memory_order_release);
       segment.round_closed.SignalAll();
     }
@@ -216,7 +220,7 @@ absl::StatusOr<uint64_t> TablePart::Pull(uint64_t offset, uint64_t length, char*
                          " of ", segment.round->workers(), " workers have pushed"));
       }
     }
-    std::memcpy(out + (begin - local) * sizeof(float), p_.data() + begin, n * sizeof(float));
+    RETURN_IF_ERROR(state_->ReadParameters(begin, n, out + (begin - local) * sizeof(float)));
     min_version = std::min(min_version, segment.step.load(std::memory_order_relaxed));
   }
   pulls_.fetch_add(1, std::memory_order_relaxed);
@@ -244,8 +248,7 @@ absl::Status TablePart::WriteParameters(uint64_t offset, absl::Span<const float>
                        " has updates): parameters can only be written before the first push"));
     }
   }
-  std::memcpy(p_.data() + local, values.data(), values.size() * sizeof(float));
-  return absl::OkStatus();
+  return state_->WriteParameters(local, values.size(), values.data());
 }
 
 uint64_t TablePart::Version() const {
@@ -258,22 +261,23 @@ uint64_t TablePart::Version() const {
   return version;
 }
 
-TablePartSnapshot TablePart::Snapshot() const {
+absl::StatusOr<TablePartSnapshot> TablePart::Snapshot() const {
+  const uint64_t size = range_.size();
   TablePartSnapshot snap;
-  snap.p.resize(p_.size());
-  snap.m.resize(m_.size());
-  snap.v.resize(v_.size());
-  snap.vmax.resize(vmax_.size());
+  snap.p.resize(size);
+  snap.m.resize(size);
+  snap.v.resize(size);
+  snap.vmax.resize(spec_.adam.amsgrad ? size : 0);
   const uint64_t count = SegmentCount();
   snap.segment_steps.resize(count);
   for (uint64_t seg = 0; seg < count; ++seg) {
     const uint64_t begin = seg * kSegmentElements;
     const uint64_t n = SegmentSize(seg);
     absl::MutexLock lock(&segments_[seg].mu);
-    std::copy_n(p_.data() + begin, n, snap.p.data() + begin);
-    std::copy_n(m_.data() + begin, n, snap.m.data() + begin);
-    std::copy_n(v_.data() + begin, n, snap.v.data() + begin);
-    if (!snap.vmax.empty()) std::copy_n(vmax_.data() + begin, n, snap.vmax.data() + begin);
+    RETURN_IF_ERROR(
+        state_->ReadState(begin, n,
+                          {snap.p.data() + begin, snap.m.data() + begin, snap.v.data() + begin,
+                           snap.vmax.empty() ? nullptr : snap.vmax.data() + begin}));
     snap.segment_steps[seg] = segments_[seg].step.load(std::memory_order_relaxed);
     if (synchronous()) {
       for (auto& c : segments_[seg].round->Export()) {
@@ -288,7 +292,8 @@ TablePartSnapshot TablePart::Snapshot() const {
 absl::Status TablePart::Restore(const TablePartSnapshot& snap) {
   const uint64_t n = range_.size();
   if (snap.p.size() != n || snap.m.size() != n || snap.v.size() != n ||
-      snap.vmax.size() != vmax_.size() || snap.segment_steps.size() != SegmentCount()) {
+      snap.vmax.size() != (spec_.adam.amsgrad ? n : 0) ||
+      snap.segment_steps.size() != SegmentCount()) {
     return absl::InvalidArgumentError(absl::StrCat("snapshot of table '", spec_.name,
                                                    "' does not fit its part of ", n, " elements (",
                                                    SegmentCount(), " segments)"));
@@ -305,10 +310,10 @@ absl::Status TablePart::Restore(const TablePartSnapshot& snap) {
     const uint64_t size = SegmentSize(seg);
     Segment& segment = segments_[seg];
     absl::MutexLock lock(&segment.mu);
-    std::copy_n(snap.p.data() + begin, size, p_.data() + begin);
-    std::copy_n(snap.m.data() + begin, size, m_.data() + begin);
-    std::copy_n(snap.v.data() + begin, size, v_.data() + begin);
-    if (!snap.vmax.empty()) std::copy_n(snap.vmax.data() + begin, size, vmax_.data() + begin);
+    RETURN_IF_ERROR(
+        state_->WriteState(begin, size,
+                           {snap.p.data() + begin, snap.m.data() + begin, snap.v.data() + begin,
+                            snap.vmax.empty() ? nullptr : snap.vmax.data() + begin}));
     segment.step.store(snap.segment_steps[seg], std::memory_order_release);
     if (synchronous()) {
       segment.round =
@@ -322,9 +327,7 @@ absl::Status TablePart::Restore(const TablePartSnapshot& snap) {
   return absl::OkStatus();
 }
 
-uint64_t TablePart::StateBytes() const {
-  return (p_.size() + m_.size() + v_.size() + vmax_.size()) * sizeof(float);
-}
+uint64_t TablePart::StateBytes() const { return state_->bytes(); }
 
 TableStats TablePart::Stats() const {
   TableStats stats;

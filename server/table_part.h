@@ -18,6 +18,11 @@
 // (SyncRound) and applies their mean once all have arrived, and a pull from
 // a worker that already pushed for the open round waits for it to close.
 //
+// The values themselves live in a PartState (server/part_state.h): host
+// memory, or a CUDA device's memory with --device=cuda. A PartState error
+// (a failed device) fails the call with UNAVAILABLE, and the server's
+// StateBackend stays unhealthy from then on.
+//
 // Thread safety: every method may be called from any thread at any time.
 #ifndef ADAMASYNC_SERVER_TABLE_PART_H_
 #define ADAMASYNC_SERVER_TABLE_PART_H_
@@ -33,9 +38,9 @@
 #include "absl/types/span.h"
 #include "adamasync/stats.h"
 #include "adamasync/table_spec.h"
-#include "common/aligned_buffer.h"
 #include "common/sharding.h"
 #include "common/staleness.h"
+#include "server/part_state.h"
 #include "server/push_dedupe.h"
 #include "server/sync_round.h"
 
@@ -71,8 +76,13 @@ struct PushResult {
 
 class TablePart {
  public:
-  // Allocates the part's state and fills p from spec.init.
-  // REQUIRES: ValidateTableSpec(spec).ok(); range within [0, num_elements).
+  // A part whose state is `state` (fresh from StateBackend::Allocate for
+  // this spec and range).
+  // REQUIRES: ValidateTableSpec(spec).ok(); range within [0, num_elements);
+  // state->size() == range.size().
+  TablePart(const TableSpec& spec, ElementRange range, std::unique_ptr<PartState> state);
+  // A part in host memory (HostStateBackend); throws std::bad_alloc when
+  // the memory is not there.
   TablePart(const TableSpec& spec, ElementRange range);
   TablePart(const TablePart&) = delete;
   TablePart& operator=(const TablePart&) = delete;
@@ -112,7 +122,8 @@ class TablePart {
   uint64_t Version() const;
   TableStats Stats() const;
   // Copies the whole state, segment by segment under each segment's lock.
-  TablePartSnapshot Snapshot() const;
+  // Fails only when the PartState does (a failed device).
+  absl::StatusOr<TablePartSnapshot> Snapshot() const;
   // Replaces the whole state. REQUIRES: the snapshot is of a part with this
   // spec and range (sizes are checked: INVALID_ARGUMENT otherwise).
   absl::Status Restore(const TablePartSnapshot& snapshot);
@@ -136,13 +147,13 @@ class TablePart {
   absl::StatusOr<PushResult> ApplyAsync(const PushArgs& args);
   absl::StatusOr<PushResult> ApplySync(const PushArgs& args);
   // One Adam step on elements [begin, begin + n) of the part.
-  void Step(uint64_t begin, uint64_t n, const float* grad, uint64_t step, double lr_scale);
+  absl::Status Step(uint64_t begin, uint64_t n, const float* grad, uint64_t step, double lr_scale);
 
   const TableSpec spec_;
   const ElementRange range_;
   // State of the part's elements, indexed from range_.begin. Each segment's
   // slice is guarded by that segment's mu.
-  AlignedFloats p_, m_, v_, vmax_;
+  const std::unique_ptr<PartState> state_;
   std::unique_ptr<Segment[]> segments_;
 
   std::atomic<uint64_t> pushes_{0}, pulls_{0}, rejected_pushes_{0};

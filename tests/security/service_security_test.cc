@@ -116,7 +116,7 @@ class ServiceSecurityTest : public ::testing::Test {
   }
 
   TablePartSnapshot Snapshot(const std::string& table) {
-    return server_->store()->Find(table).value()->Snapshot();
+    return server_->store()->Find(table).value()->Snapshot().value();
   }
 
   void ExpectHealthy() {

@@ -56,8 +56,8 @@ class CheckpointManagerTest : public ::testing::Test {
 };
 
 void ExpectSameState(ShardStore& a, ShardStore& b, const std::string& table) {
-  const TablePartSnapshot x = a.Find(table).value()->Snapshot();
-  const TablePartSnapshot y = b.Find(table).value()->Snapshot();
+  const TablePartSnapshot x = a.Find(table).value()->Snapshot().value();
+  const TablePartSnapshot y = b.Find(table).value()->Snapshot().value();
   EXPECT_EQ(x.p, y.p) << table;
   EXPECT_EQ(x.m, y.m) << table;
   EXPECT_EQ(x.v, y.v) << table;
@@ -210,7 +210,7 @@ TEST(WriteParametersTest, OnlyUntouchedFiniteChunks) {
   TablePart part(spec, {0, spec.num_elements});
   std::vector<float> values(spec.num_elements, 0.25f);
   ASSERT_TRUE(part.WriteParameters(0, values).ok());
-  EXPECT_EQ(part.Snapshot().p, values);
+  EXPECT_EQ(part.Snapshot().value().p, values);
   values[7] = std::nanf("");
   EXPECT_EQ(part.WriteParameters(0, values).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(part.WriteParameters(1, std::vector<float>(5, 1.0f)).code(),
@@ -219,10 +219,10 @@ TEST(WriteParametersTest, OnlyUntouchedFiniteChunks) {
   std::vector<float> grad(spec.num_elements, 1.0f);
   push.grad = grad;
   ASSERT_TRUE(part.Push(push).ok());
-  const TablePartSnapshot before = part.Snapshot();
+  const TablePartSnapshot before = part.Snapshot().value();
   EXPECT_EQ(part.WriteParameters(0, std::vector<float>(spec.num_elements, 2.0f)).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(before.p, part.Snapshot().p);
+  EXPECT_EQ(before.p, part.Snapshot().value().p);
 }
 
 }  // namespace

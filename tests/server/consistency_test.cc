@@ -101,14 +101,14 @@ TEST(StalenessPolicyTest, RejectAtBoundAppliesAndPastBoundChangesNothing) {
   ASSERT_TRUE(at_bound.ok()) << at_bound.status();
   EXPECT_EQ(at_bound->staleness, 2u);
   // Version 4: pulled at 1 is staleness 3: refused, nothing changes.
-  const TablePartSnapshot before = part.Snapshot();
+  const TablePartSnapshot before = part.Snapshot().value();
   auto past = Push(part, RandomVector(n, 11), 1);
   ASSERT_EQ(past.status().code(), absl::StatusCode::kAborted);
   auto info = GetStaleGradient(past.status());
   ASSERT_TRUE(info.has_value());
   EXPECT_EQ(info->current_version, 4u);
-  EXPECT_EQ(before.p, part.Snapshot().p);
-  EXPECT_EQ(before.segment_steps, part.Snapshot().segment_steps);
+  EXPECT_EQ(before.p, part.Snapshot().value().p);
+  EXPECT_EQ(before.segment_steps, part.Snapshot().value().segment_steps);
   EXPECT_EQ(part.Stats().stale_rejected, 1u);
 }
 
@@ -119,7 +119,7 @@ TEST(StalenessPolicyTest, ScaleEqualsLocalRunWithScaledStep) {
   c.max_staleness = 1;
   const TableSpec spec = Spec(n, c);
   TablePart part(spec, {0, n});
-  Local local(part.Snapshot());
+  Local local(part.Snapshot().value());
   // (pulled version, expected scale) at versions 0, 1, 2, 3, 4.
   const std::vector<std::pair<uint64_t, double>> pushes = {
       {0, 1.0}, {0, 1.0}, {0, 0.5}, {2, 1.0}, {1, 1.0 / 3}};
@@ -131,7 +131,7 @@ TEST(StalenessPolicyTest, ScaleEqualsLocalRunWithScaledStep) {
     EXPECT_EQ(result->lr_scale, scale) << "step " << step + 1;
     local.Step(spec.adam, ++step, g, scale);
   }
-  const TablePartSnapshot remote = part.Snapshot();
+  const TablePartSnapshot remote = part.Snapshot().value();
   EXPECT_EQ(0, std::memcmp(remote.p.data(), local.p.data(), n * sizeof(float)));
   EXPECT_EQ(part.Stats().stale_scaled, 2u);
 }
@@ -143,18 +143,18 @@ TEST(ExactlyOnceTest, RetriedChunkIsAppliedOnceAndOlderSeqIsRefused) {
   auto first = Push(part, g, 0, /*worker=*/7, /*seq=*/1);
   ASSERT_TRUE(first.ok());
   EXPECT_FALSE(first->duplicate);
-  const TablePartSnapshot after_first = part.Snapshot();
+  const TablePartSnapshot after_first = part.Snapshot().value();
   auto retry = Push(part, g, 0, 7, 1);
   ASSERT_TRUE(retry.ok());
   EXPECT_TRUE(retry->duplicate);
   EXPECT_EQ(retry->version, first->version);
-  EXPECT_EQ(after_first.p, part.Snapshot().p);
+  EXPECT_EQ(after_first.p, part.Snapshot().value().p);
   ASSERT_TRUE(Push(part, g, 1, 7, 2).ok());
-  const TablePartSnapshot after_second = part.Snapshot();
+  const TablePartSnapshot after_second = part.Snapshot().value();
   auto older = Push(part, g, 1, 7, 1);
   EXPECT_EQ(older.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(older.status().message().find("older"), std::string::npos) << older.status();
-  EXPECT_EQ(after_second.p, part.Snapshot().p);
+  EXPECT_EQ(after_second.p, part.Snapshot().value().p);
   EXPECT_EQ(part.Version(), 2u);
   EXPECT_EQ(part.Stats().duplicate_pushes, 1u);
   // Another worker's seq 1 is its own.
@@ -201,7 +201,7 @@ TEST(SyncModeTest, RoundEqualsMeanGradientReferenceBitForBit) {
   c.sync_workers = 3;
   const TableSpec spec = Spec(n, c);
   TablePart part(spec, {0, n});
-  Local local(part.Snapshot());
+  Local local(part.Snapshot().value());
   for (uint64_t round = 0; round < 4; ++round) {
     std::vector<std::vector<float>> grads;
     for (uint32_t w = 0; w < 3; ++w) grads.push_back(RandomVector(n, 1000 * round + w));
@@ -218,7 +218,7 @@ TEST(SyncModeTest, RoundEqualsMeanGradientReferenceBitForBit) {
     for (uint64_t e = 0; e < n; ++e) mean[e] = ((grads[0][e] + grads[1][e]) + grads[2][e]) / 3.0f;
     local.Step(spec.adam, round + 1, mean, 1.0);
   }
-  const TablePartSnapshot remote = part.Snapshot();
+  const TablePartSnapshot remote = part.Snapshot().value();
   EXPECT_EQ(0, std::memcmp(remote.p.data(), local.p.data(), n * sizeof(float)));
   EXPECT_EQ(0, std::memcmp(remote.v.data(), local.v.data(), n * sizeof(float)));
   EXPECT_EQ(part.Version(), 4u);
@@ -232,15 +232,15 @@ TEST(SyncModeTest, BadPushesAreRefusedWithStateUnchanged) {
   const std::vector<float> g = RandomVector(n, 1);
   EXPECT_EQ(Push(part, g, 0).status().code(), absl::StatusCode::kInvalidArgument);  // anonymous
   ASSERT_TRUE(Push(part, g, 0, 1, 1).ok());
-  const TablePartSnapshot before = part.Snapshot();
+  const TablePartSnapshot before = part.Snapshot().value();
   auto twice = Push(part, g, 0, 1, 2);
   EXPECT_EQ(twice.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(twice.status().message().find("already pushed"), std::string::npos);
   auto wrong_round = Push(part, g, 3, 2, 1);
   EXPECT_EQ(wrong_round.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(wrong_round.status().message().find("round"), std::string::npos);
-  EXPECT_EQ(before.p, part.Snapshot().p);
-  ASSERT_EQ(part.Snapshot().sync_pending.size(), 1u);
+  EXPECT_EQ(before.p, part.Snapshot().value().p);
+  ASSERT_EQ(part.Snapshot().value().sync_pending.size(), 1u);
 }
 
 TEST(SyncModeTest, PullOfAWorkerThatPushedWaitsForTheRound) {

@@ -72,9 +72,8 @@ TEST_F(ServiceConsistencyTest, PushRetriedAfterAttemptDeadlineIsAppliedOnce) {
   EXPECT_EQ(pushed->per_shard, std::vector<uint64_t>(kShards, 1));
   EXPECT_GE(TotalDuplicates("retry_once"), 1u);
   for (auto& server : servers_) {
-    for (uint64_t step : server->store()->Find("retry_once").value()->Snapshot().segment_steps) {
-      EXPECT_EQ(step, 1u);
-    }
+    const TablePartSnapshot snap = server->store()->Find("retry_once").value()->Snapshot().value();
+    for (uint64_t step : snap.segment_steps) EXPECT_EQ(step, 1u);
   }
 }
 
@@ -108,7 +107,8 @@ TEST_F(ServiceConsistencyTest, EightWorkersWithLostRepliesApplyEachDistinctPushO
   for (auto& server : servers_) {
     auto part = server->store()->Find("lossy").value();
     EXPECT_EQ(part->Version(), static_cast<uint64_t>(kWorkers * kPushes));
-    for (uint64_t step : part->Snapshot().segment_steps) EXPECT_EQ(step, kWorkers * kPushes);
+    const TablePartSnapshot snap = part->Snapshot().value();
+    for (uint64_t step : snap.segment_steps) EXPECT_EQ(step, kWorkers * kPushes);
   }
   EXPECT_GT(TotalDuplicates("lossy"), 0u);
 }

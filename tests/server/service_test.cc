@@ -50,7 +50,8 @@ class ServiceTest : public ::testing::Test {
   // Every shard's state of `table`, concatenated in shard order.
   std::vector<TablePartSnapshot> Snapshots(const std::string& table) {
     std::vector<TablePartSnapshot> snaps;
-    for (auto& server : servers_) snaps.push_back(server->store()->Find(table).value()->Snapshot());
+    for (auto& server : servers_)
+      snaps.push_back(server->store()->Find(table).value()->Snapshot().value());
     return snaps;
   }
 

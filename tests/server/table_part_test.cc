@@ -51,7 +51,7 @@ TEST(TablePartTest, WholePartPushesMatchLocalAdamBitForBit) {
   const uint64_t n = 2 * kSegmentElements + 1234;
   const TableSpec spec = Spec(n, /*amsgrad=*/true);
   TablePart part(spec, {0, n});
-  TablePartSnapshot local = part.Snapshot();
+  TablePartSnapshot local = part.Snapshot().value();
   for (int step = 1; step <= 5; ++step) {
     const std::vector<float> grad = RandomVector(n, step);
     auto version = PushChunk(part, 0, grad, step - 1);
@@ -60,7 +60,7 @@ TEST(TablePartTest, WholePartPushesMatchLocalAdamBitForBit) {
     kernels::AdamCpu(kernels::MakeAdamScalars(spec.adam, step), grad.data(),
                      {local.p.data(), local.m.data(), local.v.data(), local.vmax.data()}, n);
   }
-  const TablePartSnapshot remote = part.Snapshot();
+  const TablePartSnapshot remote = part.Snapshot().value();
   EXPECT_EQ(0, std::memcmp(remote.p.data(), local.p.data(), n * 4));
   EXPECT_EQ(0, std::memcmp(remote.vmax.data(), local.vmax.data(), n * 4));
   EXPECT_EQ(part.Version(), 5u);
@@ -71,7 +71,7 @@ TEST(TablePartTest, ChunkPushAdvancesOnlyItsSegments) {
   TablePart part(Spec(n), {0, n});
   const std::vector<float> grad = RandomVector(kSegmentElements, 1);
   ASSERT_TRUE(PushChunk(part, kSegmentElements, grad, 0).ok());
-  EXPECT_EQ(part.Snapshot().segment_steps, (std::vector<uint64_t>{0, 1, 0}));
+  EXPECT_EQ(part.Snapshot().value().segment_steps, (std::vector<uint64_t>{0, 1, 0}));
   EXPECT_EQ(part.Version(), 0u);
 }
 
@@ -82,14 +82,14 @@ TEST(TablePartTest, PullReturnsParametersAndVersion) {
   auto version = part.Pull(kShardBlockElements, n, out.data());
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(*version, 0u);
-  EXPECT_EQ(0, std::memcmp(out.data(), part.Snapshot().p.data(), n * 4));
+  EXPECT_EQ(0, std::memcmp(out.data(), part.Snapshot().value().p.data(), n * 4));
 }
 
 TEST(TablePartTest, BadPushesChangeNothing) {
   const uint64_t n = 2 * kSegmentElements;
   TablePart part(Spec(n, true), {0, n});
   ASSERT_TRUE(PushChunk(part, 0, RandomVector(n, 9), 0).ok());
-  const TablePartSnapshot before = part.Snapshot();
+  const TablePartSnapshot before = part.Snapshot().value();
 
   std::vector<float> nan_grad = RandomVector(n, 2);
   nan_grad[n - 1] = std::numeric_limits<float>::quiet_NaN();
@@ -106,7 +106,7 @@ TEST(TablePartTest, BadPushesChangeNothing) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(PushChunk(part, 0, std::vector<float>(), 1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  ExpectSnapshotsEqual(before, part.Snapshot());
+  ExpectSnapshotsEqual(before, part.Snapshot().value());
   EXPECT_EQ(part.Stats().rejected_pushes, 5u);
   EXPECT_EQ(part.Stats().pushes, 1u);
 }
