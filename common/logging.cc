@@ -45,13 +45,14 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-absl::Status ConfigureLogging(const std::string& level, bool json) {
+absl::Status ConfigureLogging(const std::string& level, bool json, LogStream stream) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
     return absl::InvalidArgumentError(absl::StrCat(
         "log level must be trace, debug, info, warn, error, critical or off; got '", level, "'"));
   }
-  auto logger = spdlog::stderr_color_mt("adamasync");
+  auto logger = stream == LogStream::kStdout ? spdlog::stdout_color_mt("adamasync")
+                                             : spdlog::stderr_color_mt("adamasync");
   spdlog::set_default_logger(logger);
   spdlog::set_level(parsed);
   if (json) {

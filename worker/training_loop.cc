@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -38,40 +40,87 @@ struct IntervalStats {
   int64_t pushes = 0;  // applied pushes, for the staleness mean
 };
 
-// The pulls and pushes of all tables of one step, issued together. Owns the
-// futures; never returns with a call in flight (the buffers are the
-// caller's, the destructor waits).
-class StepTransfers {
+// The calls of one transfer (every table's pull, or every table's push)
+// and when each was answered. Never destroyed with a call in flight: the
+// buffers are the caller's, the destructor waits.
+class Transfer {
  public:
-  StepTransfers(Client& client, std::vector<ParamTable>& tables)
-      : client_(client), tables_(tables) {}
-  StepTransfers(const StepTransfers&) = delete;
-  StepTransfers& operator=(const StepTransfers&) = delete;
-  ~StepTransfers() {
-    WaitAll(pulls_);
-    WaitAll(pushes_);
+  Transfer() = default;
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() { Wait(nullptr); }
+
+  bool pending() const { return !calls_.empty(); }
+
+  // Starts the clock; then one Add() per call issued.
+  void Begin() { started_ = SteadyClock::now(); }
+  // The callback to give one more call.
+  Client::VersionsCallback Add() {
+    auto call = std::make_shared<Call>();
+    calls_.push_back(call);
+    return [call](absl::StatusOr<Versions> result) {
+      // Written before the promise is fulfilled, so visible after get().
+      call->answered = SteadyClock::now();
+      call->promise.set_value(std::move(result));
+    };
+  }
+  // Waits for every call; their answers in Add() order. `seconds`, if not
+  // null, gets the time from Begin() to the last answer.
+  std::vector<absl::StatusOr<Versions>> Wait(double* seconds) {
+    std::vector<absl::StatusOr<Versions>> results;
+    SteadyClock::time_point last = started_;
+    for (const std::shared_ptr<Call>& call : calls_) {
+      results.push_back(call->future.get());
+      last = std::max(last, call->answered);
+    }
+    calls_.clear();
+    if (seconds != nullptr) *seconds = std::chrono::duration<double>(last - started_).count();
+    return results;
   }
 
-  bool pull_pending() const { return !pulls_.empty(); }
-  bool push_pending() const { return !pushes_.empty(); }
+ private:
+  struct Call {
+    std::promise<absl::StatusOr<Versions>> promise;
+    std::future<absl::StatusOr<Versions>> future = promise.get_future();
+    SteadyClock::time_point answered;
+  };
+
+  std::vector<std::shared_ptr<Call>> calls_;
+  SteadyClock::time_point started_;
+};
+
+// The pulls and pushes of all tables of one step, issued together; tells
+// `observer` (may be null) of each one that succeeds.
+class StepTransfers {
+ public:
+  StepTransfers(Client& client, std::vector<ParamTable>& tables, TrainingObserver* observer)
+      : client_(client), tables_(tables), observer_(observer) {}
+  StepTransfers(const StepTransfers&) = delete;
+  StepTransfers& operator=(const StepTransfers&) = delete;
+
+  bool pull_pending() const { return pull_.pending(); }
+  bool push_pending() const { return push_.pending(); }
 
   // Pulls every table into its `values`.
   void StartPull() {
-    for (ParamTable& t : tables_)
-      pulls_.push_back(client_.PullAsync(t.name, absl::MakeSpan(t.values)));
+    pull_.Begin();
+    for (ParamTable& t : tables_) client_.PullAsync(t.name, absl::MakeSpan(t.values), pull_.Add());
   }
   // Waits for the pulls; stores their versions. The first error.
   absl::Status FinishPull() {
+    double seconds = 0;
+    std::vector<absl::StatusOr<Versions>> results = pull_.Wait(&seconds);
     absl::Status status;
-    for (size_t i = 0; i < pulls_.size(); ++i) {
-      absl::StatusOr<Versions> result = pulls_[i].get();
-      if (result.ok()) {
-        tables_[i].pulled = *std::move(result);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) {
+        tables_[i].pulled = *std::move(results[i]);
+        bytes += tables_[i].values.size() * sizeof(float);
       } else if (status.ok()) {
-        status = Annotate(result.status(), "pull", tables_[i].name);
+        status = Annotate(results[i].status(), "pull", tables_[i].name);
       }
     }
-    pulls_.clear();
+    if (status.ok() && observer_ != nullptr) observer_->OnPull(bytes, seconds);
     return status;
   }
 
@@ -79,58 +128,58 @@ class StepTransfers {
   // REQUIRES: buffer is 0 or 1, and no push is pending.
   void StartPush(int buffer) {
     pushed_from_ = tables_.front().pulled;
+    push_bytes_ = 0;
+    push_.Begin();
     for (ParamTable& t : tables_) {
-      pushes_.push_back(client_.PushAsync(t.name, t.grad[buffer], t.pulled));
+      client_.PushAsync(t.name, t.grad[buffer], t.pulled, push_.Add());
+      push_bytes_ += t.grad[buffer].size() * sizeof(float);
     }
   }
   // Waits for the pushes. What happened to the first table's push: dropped
   // by a REJECT policy, or applied with a staleness (nullopt when the
   // answer carries no versions). The first error.
-  struct PushOutcome {
-    bool dropped = false;
-    std::optional<double> staleness;
-  };
-  absl::StatusOr<PushOutcome> FinishPush() {
+  absl::StatusOr<PushEvent> FinishPush() {
+    PushEvent push;
+    push.bytes = push_bytes_;
+    std::vector<absl::StatusOr<Versions>> results = push_.Wait(&push.seconds);
     absl::Status status;
-    PushOutcome outcome;
-    for (size_t i = 0; i < pushes_.size(); ++i) {
-      absl::StatusOr<Versions> result = pushes_[i].get();
-      if (!result.ok()) {
-        if (status.ok()) status = Annotate(result.status(), "push", tables_[i].name);
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) {
+        if (status.ok()) status = Annotate(results[i].status(), "push", tables_[i].name);
       } else if (i == 0) {
-        outcome = Outcome(*result);
+        SetOutcome(*results[i], &push);
       }
     }
-    pushes_.clear();
     if (!status.ok()) return status;
-    return outcome;
+    if (observer_ != nullptr) observer_->OnPush(push);
+    return push;
   }
 
  private:
-  PushOutcome Outcome(const Versions& pushed) const {
-    if (pushed.stale_dropped) return {true, std::nullopt};
+  void SetOutcome(const Versions& pushed, PushEvent* push) const {
+    if (pushed.stale_dropped) {
+      push->dropped = true;
+      return;
+    }
     const std::vector<uint64_t>& now = pushed.per_shard;
     const std::vector<uint64_t>& then = pushed_from_.per_shard;
-    if (now.empty() || now.size() != then.size()) return {};
+    if (now.empty() || now.size() != then.size()) return;
     double sum = 0;
     for (size_t s = 0; s < now.size(); ++s) {
       // Updates by others between the pull and this push; 0 for a
       // synchronous push (its answer carries the open round).
       if (now[s] > then[s] + 1) sum += static_cast<double>(now[s] - then[s] - 1);
     }
-    return {false, sum / static_cast<double>(now.size())};
-  }
-
-  static void WaitAll(std::vector<std::future<absl::StatusOr<Versions>>>& calls) {
-    for (auto& call : calls) call.wait();
-    calls.clear();
+    push->staleness = sum / static_cast<double>(now.size());
   }
 
   Client& client_;
   std::vector<ParamTable>& tables_;
-  std::vector<std::future<absl::StatusOr<Versions>>> pulls_;
-  std::vector<std::future<absl::StatusOr<Versions>>> pushes_;
+  TrainingObserver* const observer_;
+  Transfer pull_;
+  Transfer push_;
   Versions pushed_from_;  // the first table's pulled versions of the pending push
+  uint64_t push_bytes_ = 0;
 };
 
 std::vector<absl::Span<const float>> Values(const std::vector<ParamTable>& tables) {
@@ -176,7 +225,8 @@ absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& option
   const uint64_t shuffle_seed =
       options.seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(options.worker_index + 1);
 
-  StepTransfers transfers(client, tables);
+  TrainingObserver* const observer = options.observer;
+  StepTransfers transfers(client, tables, observer);
   TrainingResult result;
   IntervalStats interval;
   double staleness_total = 0;
@@ -189,12 +239,12 @@ absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& option
   int epoch = 0;
 
   auto finish_push = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(const StepTransfers::PushOutcome outcome, transfers.FinishPush());
-    if (outcome.dropped) ++result.stale_dropped;
-    if (outcome.staleness.has_value()) {
-      interval.staleness_sum += *outcome.staleness;
+    ASSIGN_OR_RETURN(const PushEvent push, transfers.FinishPush());
+    if (push.dropped) ++result.stale_dropped;
+    if (push.staleness.has_value()) {
+      interval.staleness_sum += *push.staleness;
       ++interval.pushes;
-      staleness_total += *outcome.staleness;
+      staleness_total += *push.staleness;
       ++applied_total;
     }
     return absl::OkStatus();
@@ -215,6 +265,7 @@ absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& option
     if (test_stats.has_value()) {
       point.test_accuracy = test_stats->accuracy();
       point.test_loss = test_stats->loss;
+      if (observer != nullptr) observer->OnEvaluation(*test_stats);
     }
     const double rate =
         (result.examples - examples_at_last_log) / std::max(SecondsSince(last_log), 1e-9);
@@ -238,6 +289,7 @@ absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& option
     return absl::OkStatus();
   };
 
+  if (observer != nullptr) observer->OnStart(total_steps, steps_per_epoch);
   for (int64_t step = 0; step < total_steps; ++step) {
     epoch = static_cast<int>(step / steps_per_epoch);
     const int64_t in_epoch = step % steps_per_epoch;
@@ -255,8 +307,10 @@ absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& option
       last_eval = SteadyClock::now();
     }
     const int buffer = static_cast<int>(step & 1);
+    const SteadyClock::time_point compute_start = SteadyClock::now();
     ASSIGN_OR_RETURN(const BatchStats stats,
                      model.LossAndGradient(Values(tables), batch.View(), Grads(tables, buffer)));
+    const double compute_seconds = SecondsSince(compute_start);
     if (transfers.push_pending()) {
       RETURN_IF_ERROR(finish_push());
     }
@@ -266,6 +320,14 @@ absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& option
     interval.loss_sum += stats.loss * stats.num_examples;
     interval.correct += stats.num_correct;
     interval.examples += stats.num_examples;
+    if (observer != nullptr) {
+      StepEvent event;
+      event.step = result.steps;
+      event.epoch = static_cast<double>(result.steps) / steps_per_epoch;
+      event.batch = stats;
+      event.compute_seconds = compute_seconds;
+      observer->OnStep(event);
+    }
 
     const bool last = step + 1 == total_steps;
     if (!overlap) {

@@ -41,6 +41,7 @@
 #include "worker/fashion_mnist.h"
 #include "worker/model.h"
 #include "worker/progress.h"
+#include "worker/training_observer.h"
 
 namespace adamasync {
 namespace training {
@@ -74,6 +75,9 @@ struct TrainingLoopOptions {
   double log_interval_s = 5;
   // Seconds between test-set evaluations (0: only the final one).
   double eval_interval_s = 0;
+  // Told of every pull, push, step and evaluation (training_observer.h);
+  // borrowed, must outlive the loop. Default null: none.
+  TrainingObserver* observer = nullptr;
 };
 
 // One parameter tensor: its table and the buffers the loop uses.
@@ -96,7 +100,8 @@ struct TrainingResult {
 // Trains `model`, whose tensors are the tables `tables` (in Params() order,
 // each already created, buffers sized), on `train` (this worker's shard),
 // evaluating on `test`, then pulls once more and evaluates the final
-// parameters. Reports through `reporter` and, if not null, `csv`.
+// parameters. Reports through `reporter` and, if not null, `csv` and
+// `options.observer`.
 // The first error of any call, naming the table; a pull or push is never
 // left in flight on return.
 absl::StatusOr<TrainingResult> RunTrainingLoop(const TrainingLoopOptions& options,

@@ -13,9 +13,15 @@
 // every --eval_interval_s, a progress bar when stdout is a terminal, and as
 // the very last line
 //   final test_accuracy=0.8842 test_loss=0.3290 steps=2814 examples=180000 seconds=12.3 ...
-// Errors go to stderr. Exit status: 0 on success, 1 when training failed
-// (data missing, servers unreachable within --deadline_s, a rejected table
-// spec, ...), 2 for bad flags.
+// Errors go to stderr. With --log_json every line on stdout is one JSON
+// object instead, the final line and a training error included (its "msg"
+// the same text); bad flags are still reported on stderr. Exit status: 0 on
+// success, 1 when training failed (data missing, servers unreachable within
+// --deadline_s, a rejected table spec, ...), 2 for bad flags.
+//
+// With --metrics_listen the worker serves Prometheus metrics (GET /metrics,
+// worker_metrics.h) from start to exit, and --metrics_linger_s longer once
+// training has ended so that a last scrape sees the final values.
 #include <fmt/format.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
@@ -39,7 +45,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "adamasync/client.h"
+#include "common/logging.h"
+#include "common/metrics_http.h"
 #include "common/status_macros.h"
 #include "common/tls_config.h"
 #include "worker/fashion_mnist.h"
@@ -47,6 +57,8 @@
 #include "worker/progress.h"
 #include "worker/softmax_model.h"
 #include "worker/training_loop.h"
+#include "worker/training_observer.h"
+#include "worker/worker_metrics.h"
 
 ABSL_FLAG(std::vector<std::string>, servers, {},
           "Comma-separated host:port of every shard server, in shard order. Required.");
@@ -103,6 +115,16 @@ ABSL_FLAG(std::string, metrics_csv, "",
           "train_loss, train_acc, test_acc, test_loss, mean_staleness (one row per progress "
           "line and per evaluation).");
 ABSL_FLAG(int64_t, max_steps, 0, "Stop after this many steps (0: run all epochs).");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT for the Prometheus endpoint (GET /metrics); port 0 picks a free port "
+          "(logged). Empty: no endpoint.");
+ABSL_FLAG(double, metrics_linger_s, 0,
+          "With --metrics_listen: keep serving /metrics this many seconds after training "
+          "ended (or failed) before exiting, so that a last scrape sees the final values.");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off");
+ABSL_FLAG(bool, log_json, false,
+          "Log one JSON object per line (to stdout) instead of text, the final line and "
+          "errors included; no progress bar.");
 ABSL_FLAG(double, deadline_s, 30,
           "Seconds allowed for each server operation, retries of unreachable servers "
           "included; also how long the worker waits for the servers to come up.");
@@ -142,6 +164,9 @@ struct WorkerOptions {
   double eval_interval_s = 0;
   std::string metrics_csv;
   int64_t max_steps = 0;
+  std::string metrics_listen;
+  double metrics_linger_s = 0;
+  bool log_json = false;
   double deadline_s = 30;
   ClientTlsOptions tls;
   bool plaintext = false;
@@ -195,6 +220,9 @@ absl::Status ValidateOptions(const WorkerOptions& o) {
   if (!(o.log_interval_s > 0)) return bad("--log_interval_s must be > 0");
   if (!(o.eval_interval_s >= 0)) return bad("--eval_interval_s must be >= 0");
   if (o.max_steps < 0) return bad("--max_steps must be >= 0");
+  if (!(o.metrics_linger_s >= 0) || !std::isfinite(o.metrics_linger_s)) {
+    return bad("--metrics_linger_s must be >= 0");
+  }
   if (!(o.deadline_s > 0) || !std::isfinite(o.deadline_s)) return bad("--deadline_s must be > 0");
   RETURN_IF_ERROR(CheckClientTransport(o.tls, o.plaintext));
   return absl::OkStatus();
@@ -205,7 +233,8 @@ std::unique_ptr<training::Model> MakeModel(const WorkerOptions& options) {
   return std::make_unique<training::MlpModel>(options.hidden, options.init_seed);
 }
 
-absl::Status RunWorker(const WorkerOptions& options) {
+// `observer` (may be null) is told what the training loop does.
+absl::Status RunWorker(const WorkerOptions& options, training::TrainingObserver* observer) {
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(training::Dataset full_train,
                    training::LoadFashionMnist(options.data_dir, training::Split::kTrain));
@@ -287,20 +316,28 @@ absl::Status RunWorker(const WorkerOptions& options) {
   loop.ssp = options.consistency.ssp_bound >= 0;
   loop.log_interval_s = options.log_interval_s;
   loop.eval_interval_s = options.eval_interval_s;
+  loop.observer = observer;
   training::TrainingResult result;
   {
-    training::ProgressReporter reporter(/*progress_bar=*/isatty(STDOUT_FILENO) == 1);
+    training::ProgressReporter reporter(
+        /*progress_bar=*/!options.log_json && isatty(STDOUT_FILENO) == 1);
     ASSIGN_OR_RETURN(result, training::RunTrainingLoop(loop, *model, train, test, *client, tables,
                                                        reporter, csv.get()));
   }
-  spdlog::default_logger()->flush();
-  fmt::print(
+  const std::string final_line = fmt::format(
       "final test_accuracy={:.4f} test_loss={:.4f} steps={} examples={} seconds={:.1f} "
-      "train_examples_per_s={:.0f} mean_staleness={:.2f} stale_dropped={}\n",
+      "train_examples_per_s={:.0f} mean_staleness={:.2f} stale_dropped={}",
       result.final_test.accuracy(), result.final_test.loss, result.steps, result.examples,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
       result.examples / std::max(result.train_seconds, 1e-9), result.mean_staleness,
       result.stale_dropped);
+  if (options.log_json) {
+    spdlog::info("{}", final_line);
+  } else {
+    spdlog::default_logger()->flush();
+    fmt::print("{}\n", final_line);
+  }
+  spdlog::default_logger()->flush();
   std::fflush(stdout);
   return absl::OkStatus();
 }
@@ -352,6 +389,9 @@ int main(int argc, char** argv) {
   options.eval_interval_s = absl::GetFlag(FLAGS_eval_interval_s);
   options.metrics_csv = absl::GetFlag(FLAGS_metrics_csv);
   options.max_steps = absl::GetFlag(FLAGS_max_steps);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.metrics_linger_s = absl::GetFlag(FLAGS_metrics_linger_s);
+  options.log_json = absl::GetFlag(FLAGS_log_json);
   options.deadline_s = absl::GetFlag(FLAGS_deadline_s);
   options.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
@@ -374,16 +414,45 @@ int main(int argc, char** argv) {
     parsed = hidden.status();
   }
   if (parsed.ok()) parsed = adamasync::ValidateOptions(options);
+  if (parsed.ok()) {
+    parsed = adamasync::ConfigureLogging(absl::GetFlag(FLAGS_log_level), options.log_json,
+                                         adamasync::LogStream::kStdout);
+  }
   if (!parsed.ok()) {
     fmt::print(stderr, "adamasync-worker: {} (see --help)\n", std::string(parsed.message()));
     return 2;
   }
-  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
-  if (absl::Status s = adamasync::RunWorker(options); !s.ok()) {
+  if (!options.log_json) spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+
+  std::unique_ptr<adamasync::WorkerMetrics> metrics;
+  std::unique_ptr<adamasync::MetricsHttpServer> metrics_http;
+  if (!options.metrics_listen.empty()) {
+    metrics = std::make_unique<adamasync::WorkerMetrics>(options.worker_index);
+    absl::StatusOr<std::unique_ptr<adamasync::MetricsHttpServer>> http =
+        adamasync::MetricsHttpServer::Start(options.metrics_listen, metrics->registry());
+    if (!http.ok()) {
+      fmt::print(stderr, "adamasync-worker: --metrics_listen: {}\n", http.status().ToString());
+      return http.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    metrics_http = *std::move(http);
+    spdlog::info("metrics on port {} (GET /metrics)", metrics_http->port());
+  }
+
+  const absl::Status status = adamasync::RunWorker(options, metrics.get());
+  if (!status.ok()) {
     spdlog::default_logger()->flush();
     std::fflush(stdout);
-    fmt::print(stderr, "adamasync-worker: error: {}\n", s.ToString());
-    return 1;
+    if (options.log_json) {
+      spdlog::error("{}", status.ToString());
+      spdlog::default_logger()->flush();
+    } else {
+      fmt::print(stderr, "adamasync-worker: error: {}\n", status.ToString());
+    }
   }
-  return 0;
+  // Nothing is printed while lingering: the final line (or the error) stays
+  // the last one.
+  if (metrics_http != nullptr && options.metrics_linger_s > 0) {
+    absl::SleepFor(absl::Seconds(options.metrics_linger_s));
+  }
+  return status.ok() ? 0 : 1;
 }
