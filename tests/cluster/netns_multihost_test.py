@@ -36,7 +36,7 @@ until it is back.
    and directory.
 
 Checks, the accounting of tests/ctl/ctl_fault_recovery_test.py with the
-shards' roles swapped:
+shards' roles swapped (both call ctl_testing.check_restart_accounting):
 * both workers exit 0 after STEPS steps; the final model (evaluated by the
   worker that finished last) reaches --min_accuracy;
 * shard 1 (link cut, never restarted) ends at exactly 2 * STEPS for every
@@ -391,33 +391,6 @@ def kill_and_restart(env, net, workers, servers):
     return files[-1], restored, k
 
 
-def check_accounting(env, net, servers, total, restored_file, restored, k):
-    _, report = status(env, net)
-    t.check(report["shards"][0]["restored_from"] == restored_file,
-            f"shard 0 restored {report['shards'][0]['restored_from']!r}, newest complete file "
-            f"was {restored_file}")
-    highest = re.search(r"restored .* \(highest version (\d+)\)", servers[0].log_text())
-    t.check(highest and int(highest.group(1)) == max(restored.values()),
-            f"shard 0's restore log line vs the file's versions {restored}")
-    lost = {}
-    for name, vs in table_versions(report).items():
-        t.check(vs[1] in (None, total),
-                f"shard 1 (link cut): table {name} at {vs[1]}, {total} pushes were made")
-        if vs[0] is None:
-            continue
-        t.check(restored[name] <= vs[0] <= total,
-                f"shard 0: table {name} at {vs[0]}, restored {restored[name]}, {total} pushes")
-        lost[name] = total - vs[0]
-        t.check(k - restored[name] - SLACK <= lost[name] <= k - restored[name] + SLACK,
-                f"shard 0: table {name} lost {lost[name]} pushes; shard 1 was at {k} when "
-                f"shard 0 died, {restored[name]} were restored: expected "
-                f"{k - restored[name]} +- {SLACK}")
-    duplicates = sum(tb["duplicates"] for tb in report["tables"])
-    print(f"shard 0 restored {restored_file} (versions {restored}); shard 1 at {k} when it "
-          f"died; pushes lost since that checkpoint, per table: {lost}; duplicate chunks "
-          f"answered: {duplicates}", flush=True)
-
-
 def train(env, net, root_before):
     servers = [Server(env, net, i) for i in range(2)]
     workers = [start_worker(env, net, i) for i in range(2)]
@@ -426,7 +399,10 @@ def train(env, net, root_before):
     results = [t.finish_worker(w, timeout=ARGS.timeout_s) for w in workers]
     total = sum(r["steps"] for r in results)
     t.check(total == 2 * ARGS.steps, f"workers ran {total} steps")
-    check_accounting(env, net, servers, total, restored_file, restored, k)
+    t.check_restart_accounting(status(env, net)[1], killed=0, survivor=1,
+                               survivor_role="link cut", total=total,
+                               restored_file=restored_file, restored=restored, k=k,
+                               killed_log=servers[0].log_text(), slack=SLACK)
     accuracy = max(results, key=lambda r: r["finished_at"])["test_accuracy"]
     print(f"final model accuracy {accuracy:.4f}", flush=True)
     t.check(accuracy >= ARGS.min_accuracy,

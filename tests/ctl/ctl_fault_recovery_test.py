@@ -44,7 +44,6 @@ second. Then:
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -130,29 +129,10 @@ def faulted(env):
     total = sum(r["steps"] for r in results)
     t.check(total == 2 * ARGS.steps, f"workers ran {total} steps")
 
-    status = env.status(servers)
-    t.check(status["shards"][1]["restored_from"] == restored_file,
-            f"shard 1 restored {status['shards'][1]['restored_from']!r}, newest complete file "
-            f"was {restored_file}")
-    highest = re.search(r"restored .* \(highest version (\d+)\)", servers[1].log_text())
-    t.check(highest and int(highest.group(1)) == max(restored.values()),
-            f"shard 1's restore log line vs the file's versions {restored}")
-    lost = {}
-    for name, vs in table_versions(env, servers).items():
-        t.check(vs[0] in (None, total),
-                f"shard 0 (never down): table {name} at {vs[0]}, {total} pushes were made")
-        if vs[1] is None:
-            continue
-        t.check(restored[name] <= vs[1] <= total,
-                f"shard 1: table {name} at {vs[1]}, restored {restored[name]}, {total} pushes")
-        lost[name] = total - vs[1]
-        t.check(k - restored[name] - SLACK <= lost[name] <= k - restored[name] + SLACK,
-                f"shard 1: table {name} lost {lost[name]} pushes; shard 0 was at {k} when shard 1 "
-                f"died, {restored[name]} were restored: expected {k - restored[name]} +- {SLACK}")
-    duplicates = sum(tb["duplicates"] for tb in status["tables"])
-    print(f"shard 1 restored {restored_file} (versions {restored}); shard 0 at {k} when it "
-          f"died; pushes lost since that checkpoint, per table: {lost}; duplicate chunks "
-          f"answered: {duplicates}", flush=True)
+    t.check_restart_accounting(env.status(servers), killed=1, survivor=0,
+                               survivor_role="never down", total=total,
+                               restored_file=restored_file, restored=restored, k=k,
+                               killed_log=servers[1].log_text(), slack=SLACK)
     for s in servers:
         s.stop()
     return final_model_accuracy(results)

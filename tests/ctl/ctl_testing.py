@@ -203,6 +203,58 @@ def checkpoint_files(directory, shard=0, num_shards=1):
                   if f.startswith(prefix) and f.endswith(".ckpt"))
 
 
+def check_restart_accounting(report, killed, survivor, survivor_role, total, restored_file,
+                             restored, k, killed_log, slack):
+    """Checks, once the workers have finished, the push accounting of a run
+    where shard `killed` was killed (SIGKILL) and restarted from its newest
+    checkpoint while shard `survivor` stayed up; prints the accounting.
+
+    report: `adamasync-ctl status --json` now. survivor_role: how the
+    messages describe the survivor ("never down", "link cut"). total: pushes
+    the workers made. restored_file, restored: the newest complete file in
+    the killed shard's directory at the kill, and its {table: version} (from
+    `adamasync-ctl inspect`). k: the survivor's version of a table right
+    after the kill. killed_log: the restarted server's log text. slack:
+    pushes in flight at the kill that may land on either side.
+
+    The survivor ends at `total` for every table (no push lost or applied
+    twice); the killed shard restored restored_file (restored_from and its
+    log line's highest version) and ends at V with R <= V <= total, and the
+    L = total - V pushes it lost are those applied between the checkpoint
+    and the kill: k - R - slack <= L <= k - R + slack (a push applied twice
+    makes L too small, one lost beyond the checkpoint window too large).
+    Returns {table: L}."""
+    got = report["shards"][killed]["restored_from"]
+    check(got == restored_file,
+          f"shard {killed} restored {got!r}, newest complete file was {restored_file}")
+    highest = re.search(r"restored .* \(highest version (\d+)\)", killed_log)
+    check(highest and int(highest.group(1)) == max(restored.values()),
+          f"shard {killed}'s restore log line vs the file's versions {restored}: "
+          f"{highest.group(0) if highest else 'no such line'}")
+    lost = {}
+    for table in report["tables"]:
+        name = table["name"]
+        vs = [None if e else v for v, e in zip(table["versions"], table["part_empty"])]
+        check(vs[survivor] in (None, total),
+              f"shard {survivor} ({survivor_role}): table {name} at {vs[survivor]}, "
+              f"{total} pushes were made")
+        if vs[killed] is None:
+            continue
+        check(restored[name] <= vs[killed] <= total,
+              f"shard {killed}: table {name} at {vs[killed]}, restored {restored[name]}, "
+              f"{total} pushes")
+        lost[name] = total - vs[killed]
+        check(k - restored[name] - slack <= lost[name] <= k - restored[name] + slack,
+              f"shard {killed}: table {name} lost {lost[name]} pushes; shard {survivor} was at "
+              f"{k} when shard {killed} died, {restored[name]} were restored: expected "
+              f"{k - restored[name]} +- {slack}")
+    duplicates = sum(tb["duplicates"] for tb in report["tables"])
+    print(f"shard {killed} restored {restored_file} (versions {restored}); shard {survivor} at "
+          f"{k} when shard {killed} died; pushes lost since that checkpoint, per table: {lost}; "
+          f"duplicate chunks answered: {duplicates}", flush=True)
+    return lost
+
+
 def main(name, body):
     """Runs body(env); prints PASSED or FAILED; returns the exit code.
     The scratch directory is kept when the test fails."""
