@@ -28,12 +28,7 @@
 namespace adamasync {
 
 // Host arrays of one slice of the state (vmax null unless AMSGrad).
-struct StateSlice {
-  float* p = nullptr;
-  float* m = nullptr;
-  float* v = nullptr;
-  float* vmax = nullptr;
-};
+using StateSlice = kernels::AdamSpan;
 struct ConstStateSlice {
   const float* p = nullptr;
   const float* m = nullptr;
