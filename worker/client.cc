@@ -149,6 +149,15 @@ class ClientImpl final : public Client {
         +[](int* outstanding) { return *outstanding == 0; }, &outstanding_));
   }
 
+  ClientCounters Counters() const override {
+    ClientCounters out;
+    out.attempts = counters_.attempts.load(std::memory_order_relaxed);
+    out.retried_unavailable = counters_.retried_unavailable.load(std::memory_order_relaxed);
+    out.retried_attempt_timeout = counters_.retried_attempt_timeout.load(std::memory_order_relaxed);
+    out.failed_calls = counters_.failed_calls.load(std::memory_order_relaxed);
+    return out;
+  }
+
   absl::Status Register() override {
     if (options_.worker_id == 0) {
       return absl::FailedPreconditionError("this client has no worker_id (anonymous)");
@@ -515,6 +524,7 @@ class ClientImpl final : public Client {
     config.max_in_flight = static_cast<size_t>(options_.max_chunks_in_flight);
     config.attempt_timeout = options_.attempt_timeout;
     config.retry_attempt_timeouts = retry_attempt_timeouts;
+    config.counters = &counters_;
     if (token_ != nullptr) {
       config.prepare_context = [token = token_.get()](grpc::ClientContext* context) {
         context->AddMetadata("authorization", token->AuthorizationValue());
@@ -534,6 +544,7 @@ class ClientImpl final : public Client {
 
   const ClientOptions options_;
   const std::unique_ptr<BearerTokenSource> token_;
+  internal::CallCounters counters_;
   std::vector<std::unique_ptr<Stub>> stubs_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, uint64_t> table_sizes_ ABSL_GUARDED_BY(mu_);

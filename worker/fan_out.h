@@ -21,6 +21,7 @@
 #include <grpcpp/client_context.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <random>
@@ -40,6 +41,14 @@
 namespace adamasync {
 namespace internal {
 
+// Totals kept by a client's FanOuts (ClientCounters, adamasync/client.h).
+struct CallCounters {
+  std::atomic<uint64_t> attempts{0};
+  std::atomic<uint64_t> retried_unavailable{0};
+  std::atomic<uint64_t> retried_attempt_timeout{0};
+  std::atomic<uint64_t> failed_calls{0};
+};
+
 struct FanOutConfig {
   std::vector<v1::ParameterServer::Stub*> stubs;  // one per shard
   std::vector<std::string> addresses;             // for error messages
@@ -58,6 +67,8 @@ struct FanOutConfig {
   std::function<void()> released;
   // Runs on every attempt's fresh context (e.g. adds the bearer token).
   std::function<void(grpc::ClientContext*)> prepare_context;
+  // Counted into when not null; must outlive the FanOut.
+  CallCounters* counters = nullptr;
 };
 
 template <typename Request, typename Response>
@@ -144,6 +155,7 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
     call.context->set_wait_for_ready(true);
     if (config_.prepare_context) config_.prepare_context(call.context.get());
     ++call.attempts;
+    Count(&CallCounters::attempts);
     auto self = this->shared_from_this();
     issue_(config_.stubs[call.shard], call.context.get(), &call.request, &call.response,
            [self, index](grpc::Status status) { self->Finished(index, std::move(status)); });
@@ -162,6 +174,9 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
                 config_.retry_attempt_timeouts && absl::Now() < config_.deadline)) {
       const absl::Time retry_at = absl::Now() + Backoff(call.attempts);
       if (retry_at < config_.deadline && !Failed()) {
+        Count(result.code() == absl::StatusCode::kUnavailable
+                  ? &CallCounters::retried_unavailable
+                  : &CallCounters::retried_attempt_timeout);
         auto self = this->shared_from_this();
         config_.timer->Schedule(retry_at, [self, index, result](bool cancelled) {
           if (cancelled) {
@@ -177,6 +192,7 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
       result = absl::OkStatus();
     }
     if (!result.ok()) {
+      Count(&CallCounters::failed_calls);
       absl::Status prefixed(result.code(),
                             absl::StrCat("shard ", call.shard, " (", config_.addresses[call.shard],
                                          "): ", result.message()));
@@ -212,6 +228,12 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
   bool Failed() {
     absl::MutexLock lock(&mu_);
     return !status_.ok();
+  }
+
+  void Count(std::atomic<uint64_t> CallCounters::*counter) {
+    if (config_.counters != nullptr) {
+      (config_.counters->*counter).fetch_add(1, std::memory_order_relaxed);
+    }
   }
 
   absl::Duration Backoff(int attempts) const {

@@ -90,7 +90,8 @@ class Transfer {
 };
 
 // The pulls and pushes of all tables of one step, issued together; tells
-// `observer` (may be null) of each one that succeeds.
+// `observer` (may be null) of each one that succeeds, and of the client's
+// RPC totals after each one, failed or not.
 class StepTransfers {
  public:
   StepTransfers(Client& client, std::vector<ParamTable>& tables, TrainingObserver* observer)
@@ -120,7 +121,10 @@ class StepTransfers {
         status = Annotate(results[i].status(), "pull", tables_[i].name);
       }
     }
-    if (status.ok() && observer_ != nullptr) observer_->OnPull(bytes, seconds);
+    if (observer_ != nullptr) {
+      if (status.ok()) observer_->OnPull(bytes, seconds);
+      observer_->OnClientCounters(client_.Counters());
+    }
     return status;
   }
 
@@ -150,8 +154,11 @@ class StepTransfers {
         SetOutcome(*results[i], &push);
       }
     }
+    if (observer_ != nullptr) {
+      if (status.ok()) observer_->OnPush(push);
+      observer_->OnClientCounters(client_.Counters());
+    }
     if (!status.ok()) return status;
-    if (observer_ != nullptr) observer_->OnPush(push);
     return push;
   }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "adamasync/client.h"
 #include "worker/model.h"
 
 namespace adamasync {
@@ -64,6 +65,9 @@ class TrainingObserver {
   virtual void OnStep(const StepEvent& /*step*/) {}
   // An evaluation on the test set (periodic or the final one).
   virtual void OnEvaluation(const BatchStats& /*test*/) {}
+  // The client's RPC totals since it was created (attempts, retries,
+  // failed calls), after every pull and push, failed ones included.
+  virtual void OnClientCounters(const ClientCounters& /*totals*/) {}
 };
 
 }  // namespace training

@@ -57,6 +57,20 @@ prometheus::Histogram& AddHistogram(Registry& registry, const Labels& worker,
       {}, buckets);
 }
 
+prometheus::Family<prometheus::Counter>& RetryFamily(Registry& registry, const Labels& worker) {
+  return prometheus::BuildCounter()
+      .Name("adamasync_worker_rpc_retries_total")
+      .Help(
+          "Chunk RPC attempts retried, by reason: unavailable (shard down or unreachable), "
+          "attempt_timeout (ClientOptions::attempt_timeout ran out)")
+      .Labels(worker)
+      .Register(registry);
+}
+
+void AddDelta(prometheus::Counter& counter, uint64_t now, uint64_t before) {
+  if (now > before) counter.Increment(static_cast<double>(now - before));
+}
+
 }  // namespace
 
 WorkerMetrics::WorkerMetrics(int worker_index)
@@ -103,7 +117,15 @@ WorkerMetrics::WorkerMetrics(int worker_index)
       test_accuracy_(GaugeFamily(*registry_, worker_label_, "adamasync_worker_test_accuracy",
                                  "Test-set accuracy at the last evaluation")),
       test_loss_(GaugeFamily(*registry_, worker_label_, "adamasync_worker_test_loss",
-                             "Test-set mean cross-entropy (nats) at the last evaluation")) {}
+                             "Test-set mean cross-entropy (nats) at the last evaluation")),
+      rpc_attempts_(AddCounter(*registry_, worker_label_, "adamasync_worker_rpc_attempts_total",
+                               "Chunk RPC attempts sent to the shards, retries included")),
+      rpc_retries_(RetryFamily(*registry_, worker_label_)),
+      rpc_retries_unavailable_(rpc_retries_.Add({{"reason", "unavailable"}})),
+      rpc_retries_attempt_timeout_(rpc_retries_.Add({{"reason", "attempt_timeout"}})),
+      rpc_failures_(AddCounter(*registry_, worker_label_, "adamasync_worker_rpc_failures_total",
+                               "Chunk RPCs that failed for good (retries spent or not "
+                               "retriable)")) {}
 
 void WorkerMetrics::OnStart(int64_t total_steps, int64_t /*steps_per_epoch*/) {
   planned_steps_.Set(static_cast<double>(total_steps));
@@ -130,6 +152,15 @@ void WorkerMetrics::OnStep(const training::StepEvent& step) {
   train_loss_.Set(step.batch.loss);
   train_accuracy_.Set(step.batch.accuracy());
   compute_seconds_.Observe(step.compute_seconds);
+}
+
+void WorkerMetrics::OnClientCounters(const ClientCounters& totals) {
+  AddDelta(rpc_attempts_, totals.attempts, seen_.attempts);
+  AddDelta(rpc_retries_unavailable_, totals.retried_unavailable, seen_.retried_unavailable);
+  AddDelta(rpc_retries_attempt_timeout_, totals.retried_attempt_timeout,
+           seen_.retried_attempt_timeout);
+  AddDelta(rpc_failures_, totals.failed_calls, seen_.failed_calls);
+  seen_ = totals;
 }
 
 void WorkerMetrics::OnEvaluation(const training::BatchStats& test) {

@@ -45,6 +45,8 @@ class WorkerMetrics final : public training::TrainingObserver {
   void OnStep(const training::StepEvent& step) override;
   // The test_* gauges appear with the first evaluation.
   void OnEvaluation(const training::BatchStats& test) override;
+  // Adds what the totals grew by since the last call.
+  void OnClientCounters(const ClientCounters& totals) override;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -67,6 +69,12 @@ class WorkerMetrics final : public training::TrainingObserver {
   prometheus::Counter& evaluations_;
   prometheus::Family<prometheus::Gauge>& test_accuracy_;
   prometheus::Family<prometheus::Gauge>& test_loss_;
+  prometheus::Counter& rpc_attempts_;
+  prometheus::Family<prometheus::Counter>& rpc_retries_;  // by reason
+  prometheus::Counter& rpc_retries_unavailable_;
+  prometheus::Counter& rpc_retries_attempt_timeout_;
+  prometheus::Counter& rpc_failures_;
+  ClientCounters seen_;  // the totals at the last OnClientCounters
 };
 
 }  // namespace adamasync

@@ -71,6 +71,12 @@ TEST_F(ServiceConsistencyTest, PushRetriedAfterAttemptDeadlineIsAppliedOnce) {
   ASSERT_TRUE(pushed.ok()) << pushed.status();
   EXPECT_EQ(pushed->per_shard, std::vector<uint64_t>(kShards, 1));
   EXPECT_GE(TotalDuplicates("retry_once"), 1u);
+  // The client counted the timed-out attempt and its retry.
+  const ClientCounters counters = client->Counters();
+  EXPECT_GE(counters.retried_attempt_timeout, 1u);
+  EXPECT_EQ(counters.retried_unavailable, 0u);
+  EXPECT_EQ(counters.failed_calls, 0u);
+  EXPECT_GE(counters.attempts, kShards + counters.retried_attempt_timeout);
   for (auto& server : servers_) {
     const TablePartSnapshot snap = server->store()->Find("retry_once").value()->Snapshot().value();
     for (uint64_t step : snap.segment_steps) EXPECT_EQ(step, 1u);
@@ -92,6 +98,7 @@ TEST_F(ServiceConsistencyTest, EightWorkersWithLostRepliesApplyEachDistinctPushO
   TableSpec spec{"lossy", 2 * kSegmentElements + 100};
   ASSERT_TRUE(NewClient(0)->CreateTable(spec).ok());
   constexpr int kWorkers = 8, kPushes = 12;
+  std::atomic<uint64_t> retried{0}, failed{0};
   std::vector<std::thread> threads;
   for (int w = 1; w <= kWorkers; ++w) {
     threads.emplace_back([&, w] {
@@ -101,9 +108,14 @@ TEST_F(ServiceConsistencyTest, EightWorkersWithLostRepliesApplyEachDistinctPushO
         auto pushed = client->Push("lossy", grad, Versions{});
         ASSERT_TRUE(pushed.ok()) << pushed.status();
       }
+      retried += client->Counters().retried_unavailable;
+      failed += client->Counters().failed_calls;
     });
   }
   for (auto& t : threads) t.join();
+  // About one chunk in three was retried (192 chunks in all), none failed.
+  EXPECT_GT(retried.load(), 20u);
+  EXPECT_EQ(failed.load(), 0u);
   for (auto& server : servers_) {
     auto part = server->store()->Find("lossy").value();
     EXPECT_EQ(part->Version(), static_cast<uint64_t>(kWorkers * kPushes));

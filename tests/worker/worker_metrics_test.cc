@@ -38,7 +38,8 @@ TEST(WorkerMetricsTest, EveryMetricIsThereWithTheWorkerLabel) {
         "adamasync_worker_pull_seconds_bucket", "adamasync_worker_pushes_total",
         "adamasync_worker_push_bytes_total", "adamasync_worker_push_seconds_bucket",
         "adamasync_worker_push_staleness_bucket", "adamasync_worker_stale_dropped_pushes_total",
-        "adamasync_worker_evaluations_total"}) {
+        "adamasync_worker_evaluations_total", "adamasync_worker_rpc_attempts_total",
+        "adamasync_worker_rpc_failures_total"}) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat(name, "{worker=\"3\"")));
   }
   // No evaluation yet: no test-set values (rather than a misleading 0).
@@ -93,6 +94,26 @@ TEST(WorkerMetricsTest, ValuesFollowTheObservations) {
            "adamasync_worker_evaluations_total{worker=\"0\"} 1",
            "adamasync_worker_test_accuracy{worker=\"0\"} 0.875",
            "adamasync_worker_test_loss{worker=\"0\"} 0.5",
+       }) {
+    EXPECT_THAT(text, HasSubstr(expected));
+  }
+}
+
+TEST(WorkerMetricsTest, ClientCountersAddWhatTheTotalsGrewBy) {
+  WorkerMetrics metrics(/*worker_index=*/1);
+  training::TrainingObserver& observer = metrics;
+  observer.OnClientCounters({/*attempts=*/10, /*retried_unavailable=*/2,
+                             /*retried_attempt_timeout=*/1, /*failed_calls=*/0});
+  observer.OnClientCounters({/*attempts=*/10, /*retried_unavailable=*/2,
+                             /*retried_attempt_timeout=*/1, /*failed_calls=*/0});
+  observer.OnClientCounters({/*attempts=*/25, /*retried_unavailable=*/7,
+                             /*retried_attempt_timeout=*/1, /*failed_calls=*/1});
+  const std::string text = RenderMetrics(*metrics.registry());
+  for (const char* expected : {
+           "adamasync_worker_rpc_attempts_total{worker=\"1\"} 25",
+           "adamasync_worker_rpc_retries_total{worker=\"1\",reason=\"unavailable\"} 7",
+           "adamasync_worker_rpc_retries_total{worker=\"1\",reason=\"attempt_timeout\"} 1",
+           "adamasync_worker_rpc_failures_total{worker=\"1\"} 1",
        }) {
     EXPECT_THAT(text, HasSubstr(expected));
   }
@@ -190,6 +211,12 @@ TEST(WorkerMetricsTest, TrainingLoopReportsEveryTransferStepAndEvaluation) {
   }
   EXPECT_DOUBLE_EQ(Value(text, "adamasync_worker_test_accuracy{worker=\"0\"}"),
                    result->final_test.accuracy());
+  // The client's totals as of the last transfer (nothing was retried here).
+  const ClientCounters counters = client->Counters();
+  EXPECT_GE(counters.attempts, 27u + 26u);
+  EXPECT_EQ(Value(text, "adamasync_worker_rpc_attempts_total{worker=\"0\"}"),
+            static_cast<double>(counters.attempts));
+  EXPECT_EQ(Value(text, "adamasync_worker_rpc_failures_total{worker=\"0\"}"), 0);
 }
 
 }  // namespace

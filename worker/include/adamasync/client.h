@@ -99,6 +99,16 @@ struct Versions {
   bool stale_dropped = false;
 };
 
+// What a client's RPCs have met since it was created, for monitoring (the
+// worker daemon exports them as Prometheus counters). A "call" is one chunk
+// RPC of an operation; each call makes one or more attempts.
+struct ClientCounters {
+  uint64_t attempts = 0;                 // attempts sent, first tries and retries
+  uint64_t retried_unavailable = 0;      // attempts answered UNAVAILABLE, then retried
+  uint64_t retried_attempt_timeout = 0;  // attempts past attempt_timeout, then retried
+  uint64_t failed_calls = 0;             // calls that ended in an error, retries spent
+};
+
 class Client {
  public:
   using VersionsCallback = std::function<void(absl::StatusOr<Versions>)>;
@@ -153,6 +163,10 @@ class Client {
   // iteration). Returns the slowest live worker's clock over all shards.
   // FAILED_PRECONDITION for an anonymous client.
   virtual absl::StatusOr<uint64_t> Clock() = 0;
+
+  // Totals since this client was created (a consistent-enough snapshot:
+  // each counter is read atomically).
+  virtual ClientCounters Counters() const = 0;
 
  protected:
   Client() = default;
