@@ -76,6 +76,10 @@ absl::Status CheckpointManager::Restore(uint64_t checkpoint_id) {
   }
   spdlog::info("restored {} table(s) and {} worker(s) from {} (highest version {})",
                checkpoint.tables.size(), checkpoint.workers.size(), source, versions);
+  if (metrics_ != nullptr) {
+    metrics_->RecordRestore(
+        absl::FromUnixMillis(static_cast<int64_t>(checkpoint.header.created_unix_ms)));
+  }
   absl::MutexLock lock(&mu_);
   info_.restored_from = source;
   pushes_at_last_ = store_->applied_pushes();

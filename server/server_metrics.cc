@@ -102,7 +102,17 @@ ServerMetrics::ServerMetrics()
                        .Name("adamasync_checkpoints_total")
                        .Help("Checkpoints written")
                        .Register(*registry_)
-                       .Add({})) {}
+                       .Add({})),
+      duplicate_pushes_(BuildCounter()
+                            .Name("adamasync_duplicate_pushes_total")
+                            .Help("Push chunks recognised as retries of applied ones and "
+                                  "answered without applying them again")
+                            .Register(*registry_)),
+      stale_pushes_(BuildCounter()
+                        .Name("adamasync_stale_pushes_total")
+                        .Help("Push chunks past the table's max_staleness: rejected (REJECT "
+                              "policy, ABORTED) or scaled (SCALE policy, smaller step)")
+                        .Register(*registry_)) {}
 
 void ServerMetrics::RecordRequest(const std::string& method, absl::StatusCode code,
                                   absl::Duration latency) {
@@ -129,12 +139,38 @@ void ServerMetrics::RecordCheckpoint(absl::Time finished, absl::Duration took, u
   last_checkpoint_ = finished;
 }
 
+void ServerMetrics::RecordRestore(absl::Time created) {
+  absl::MutexLock lock(&mu_);
+  last_checkpoint_ = created;
+}
+
+namespace {
+
+void AddDelta(prometheus::Counter& counter, uint64_t now, uint64_t* seen) {
+  if (now > *seen) counter.Increment(static_cast<double>(now - *seen));
+  *seen = now;
+}
+
+}  // namespace
+
 void ServerMetrics::Refresh(const ShardStore& store) {
-  for (const TableStats& t : store.Stats()) {
+  const std::vector<TableStats> tables = store.Stats();
+  for (const TableStats& t : tables) {
     const prometheus::Labels labels{{"table", t.name}};
     table_elements_.Add(labels).Set(static_cast<double>(t.part_end - t.part_begin));
     table_state_bytes_.Add(labels).Set(static_cast<double>(t.state_bytes));
     table_version_.Add(labels).Set(static_cast<double>(t.version));
+  }
+  {
+    absl::MutexLock lock(&mu_);  // concurrent scrapes add each difference once
+    for (const TableStats& t : tables) {
+      SeenTotals& seen = seen_[t.name];
+      AddDelta(duplicate_pushes_.Add({{"table", t.name}}), t.duplicate_pushes, &seen.duplicates);
+      AddDelta(stale_pushes_.Add({{"table", t.name}, {"action", "rejected"}}), t.stale_rejected,
+               &seen.stale_rejected);
+      AddDelta(stale_pushes_.Add({{"table", t.name}, {"action", "scaled"}}), t.stale_scaled,
+               &seen.stale_scaled);
+    }
   }
   int live = 0, blocked = 0;
   const auto workers = store.workers().Workers();

@@ -39,6 +39,9 @@ class ServerMetrics {
   void RecordPull(uint64_t bytes);
   // Checkpoint bookkeeping (set by the checkpoint code when it writes one).
   void RecordCheckpoint(absl::Time finished, absl::Duration took, uint64_t bytes);
+  // A restart restored the state of a checkpoint written at `created`: the
+  // checkpoint age counts from then, not from "never".
+  void RecordRestore(absl::Time created);
 
   // Updates the gauges computed from the store. Call before a scrape.
   void Refresh(const ShardStore& store);
@@ -62,9 +65,17 @@ class ServerMetrics {
   prometheus::Gauge& checkpoint_duration_;
   prometheus::Gauge& checkpoint_bytes_;
   prometheus::Counter& checkpoints_;
+  prometheus::Family<prometheus::Counter>& duplicate_pushes_;  // by table
+  prometheus::Family<prometheus::Counter>& stale_pushes_;      // by table, action
 
   absl::Mutex mu_;
   absl::Time last_checkpoint_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The per-table totals (TableStats) at the last Refresh, so the counters
+  // above grow by the difference.
+  struct SeenTotals {
+    uint64_t duplicates = 0, stale_rejected = 0, stale_scaled = 0;
+  };
+  absl::flat_hash_map<std::string, SeenTotals> seen_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace adamasync
