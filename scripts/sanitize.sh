@@ -2,8 +2,9 @@
 # Builds the C++ tests with sanitizers and runs them (docs/security.md):
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer: the unit,
 #                kernel, server, security tests and the fuzz corpus replays;
-#   build-tsan/  ThreadSanitizer: the concurrency tests (ctest -L service
-#                and the consistency tests).
+#   build-tsan/  ThreadSanitizer: the concurrency tests (ctest -L service,
+#                the consistency tests, the CUDA backend's lanes on the fake
+#                runtime, the worker's metrics).
 # CPU-only (-DADAMASYNC_ENABLE_CUDA=OFF), and only the test targets needed,
 # to stay within CI's time. Times are printed per phase.
 #
@@ -53,9 +54,12 @@ for kind in "${KINDS[@]}"; do
       shim="$PWD/$dir/libabsl_tsan_shim.so"
       g++ -std=c++17 -shared -fPIC -O1 -fsanitize=thread tests/sanitizers/absl_tsan_shim.cc \
         -o "$shim" -ldl $(pkg-config --libs absl_synchronization)
-      configure "$dir" "-fsanitize=thread -fno-omit-frame-pointer" "server;security" \
+      configure "$dir" "-fsanitize=thread -fno-omit-frame-pointer" "server;security;worker" \
         "-Wl,--no-as-needed $shim -Wl,--as-needed"
-      include='service_test|service_consistency_test|consistency_test|table_part_test|worker_registry_test|metrics_test|service_security_test|auth_test'
+      # The server's concurrency tests, the CUDA backend's lane pool (on the
+      # fake runtime), a failing device under load, and the worker's metrics
+      # fed from gRPC callback threads.
+      include='service_test|service_consistency_test|consistency_test|table_part_test|worker_registry_test|metrics_test|service_security_test|auth_test|cuda_part_state_fake_test|device_test|worker_metrics_test'
       exclude='daemon_security_test'
       # gRPC and protobuf are not instrumented either: their memcpy/free calls
       # (intercepted) would race with accesses TSan cannot order.
