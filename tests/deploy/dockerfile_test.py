@@ -2,6 +2,7 @@
 """Checks the Dockerfiles as far as possible without a Docker engine.
 
 usage: dockerfile_test.py --server=PATH/adamasync-server --worker=PATH/adamasync-worker
+                          [--ctl=PATH/adamasync-ctl]
 
 For deploy/docker/Dockerfile (Debian 12, like this machine):
   * build stage: its `cmake` configure options configure this checkout
@@ -175,6 +176,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", required=True)
     parser.add_argument("--worker", required=True)
+    parser.add_argument("--ctl", default=None)
     args = parser.parse_args()
     for tool in ("cmake", "ldd", "dpkg", "dpkg-query"):
         if not shutil.which(tool):
@@ -215,7 +217,7 @@ def main():
     # Runtime packages of the CPU image against what the binaries link.
     listed = apt_packages(cpu["final"])
     closure = depends_closure(listed) | SLIM_BASE
-    owners = ldd_packages([args.server, args.worker], errors)
+    owners = ldd_packages([args.server, args.worker] + ([args.ctl] if args.ctl else []), errors)
     print(f"ok: the binaries link libraries from {' '.join(sorted(owners))}")
     for pkg, libs in sorted(owners.items()):
         if pkg not in closure:
