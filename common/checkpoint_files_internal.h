@@ -37,11 +37,12 @@ absl::Status ErrnoError(int error, absl::string_view what, absl::string_view pat
 // `dir` + "/" + `name` (no second "/" when `dir` ends with one).
 std::string JoinPath(absl::string_view dir, absl::string_view name);
 
-// Digits only (no sign, no space), no leading zero unless `allow_zeros`,
+// Digits only (no sign, no space), no leading zero unless
+// `allow_leading_zeros`,
 // no overflow.
 std::optional<uint64_t> ParseDecimal(absl::string_view s, bool allow_leading_zeros);
 
-// Closes the fd on scope exit unless released.
+// Closes the fd on scope exit unless Close() already did.
 class FdCloser {
  public:
   explicit FdCloser(int fd) : fd_(fd) {}
@@ -61,7 +62,7 @@ absl::Status WriteAll(int fd, const char* data, size_t n, absl::string_view path
 // fsyncs the directory itself, making the entries created in it durable.
 absl::Status SyncDirectory(const std::string& dir);
 
-// Reads a file sequentially, optionally hashing what it reads.
+// Reads a file sequentially, hashing (XXH64) what it reads.
 class FileSource final : public CheckpointSource {
  public:
   static absl::StatusOr<std::unique_ptr<FileSource>> Open(const std::string& path);
