@@ -173,3 +173,7 @@ def test_worker_id_clock_and_stats(one_shard, table_name):
         assert any(w.worker_id == 41 and w.live for w in shard.workers)
         [table] = [t for t in shard.tables if t.name == table_name]
         assert table.pushes == 1 and table.version == 1
+        counters = client.counters()
+        # register, clock, create, push, stats: one chunk RPC each, no retry.
+        assert counters.attempts >= 5
+        assert counters.retried_unavailable == 0 and counters.failed_calls == 0

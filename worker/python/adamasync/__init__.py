@@ -22,6 +22,7 @@ docs/python.md.
 from ._core import (
     AdamConfig,
     Algorithm,
+    ClientCounters,
     ClientOptions,
     ConsistencyConfig,
     Credentials,
@@ -58,7 +59,7 @@ SEGMENT_ELEMENTS = 65536
 
 __all__ = [
     "AbortedError", "AdamAsyncError", "AdamConfig", "Algorithm", "AlreadyExistsError",
-    "CancelledError", "Client", "ClientOptions", "ConsistencyConfig", "Credentials",
+    "CancelledError", "Client", "ClientCounters", "ClientOptions", "ConsistencyConfig", "Credentials",
     "DeadlineExceededError", "FailedPreconditionError", "Future", "Initializer",
     "InternalError", "InvalidArgumentError", "NotFoundError", "ResourceExhaustedError",
     "SEGMENT_ELEMENTS", "ShardStats", "StalenessPolicy", "StatusCode", "TableSpec",

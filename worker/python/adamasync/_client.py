@@ -179,6 +179,12 @@ class Client:
         """Counters of every shard, in shard order (a list of ShardStats)."""
         return self._impl.get_stats()
 
+    def counters(self):
+        """What this client's RPCs met since it was created (ClientCounters):
+        attempts, retries after UNAVAILABLE or an attempt timeout, and calls
+        that failed for good. Local: nothing is sent."""
+        return self._impl.counters()
+
     def register(self):
         """Register this worker (ClientOptions.worker_id) or renew its lease.
 

@@ -3,6 +3,7 @@
 #include <nanobind/stl/vector.h>
 
 #include "absl/strings/str_cat.h"
+#include "adamasync/client.h"
 #include "adamasync/stats.h"
 #include "bind_types.h"
 
@@ -47,6 +48,22 @@ void BindStats(nb::module_& m) {
       .def("__repr__", [](const WorkerStats& w) {
         return absl::StrCat("WorkerStats(worker_id=", w.worker_id, ", clock=", w.clock,
                             ", live=", w.live ? "True" : "False", ")");
+      });
+
+  nb::class_<ClientCounters>(m, "ClientCounters",
+                             "What this client's RPCs met since it was created.")
+      .def_ro("attempts", &ClientCounters::attempts, "chunk RPC attempts, retries included")
+      .def_ro("retried_unavailable", &ClientCounters::retried_unavailable,
+              "attempts answered UNAVAILABLE, then retried")
+      .def_ro("retried_attempt_timeout", &ClientCounters::retried_attempt_timeout,
+              "attempts past attempt_timeout, then retried")
+      .def_ro("failed_calls", &ClientCounters::failed_calls,
+              "chunk RPCs that ended in an error, retries spent")
+      .def("__repr__", [](const ClientCounters& c) {
+        return absl::StrCat("ClientCounters(attempts=", c.attempts,
+                            ", retried_unavailable=", c.retried_unavailable,
+                            ", retried_attempt_timeout=", c.retried_attempt_timeout,
+                            ", failed_calls=", c.failed_calls, ")");
       });
 
   nb::class_<ShardStats>(m, "ShardStats", "The counters of one shard.")

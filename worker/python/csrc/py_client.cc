@@ -195,6 +195,11 @@ std::vector<ShardStats> PyClient::GetStats() {
   return *std::move(stats);
 }
 
+ClientCounters PyClient::Counters() {
+  CallScope scope(*this);
+  return client_->Counters();
+}
+
 uint64_t PyClient::TableSize(const std::string& table) {
   CallScope scope(*this);
   absl::StatusOr<uint64_t> size;
@@ -241,6 +246,7 @@ void BindClient(nb::module_& m) {
       .def("push_async", &PyClient::PushAsync, nb::arg("table"), nb::arg("gradient").noconvert(),
            nb::arg("pulled"), nb::arg("done"))
       .def("get_stats", &PyClient::GetStats)
+      .def("counters", &PyClient::Counters)
       .def("table_size", &PyClient::TableSize, nb::arg("table"))
       .def("register", &PyClient::Register)
       .def("clock", &PyClient::Clock)

@@ -59,6 +59,7 @@ class PyClient {
   void PushAsync(const std::string& table, InArray gradient, const Versions& pulled,
                  nanobind::object done);
   std::vector<ShardStats> GetStats();
+  ClientCounters Counters();
   uint64_t TableSize(const std::string& table);
   void Register();
   uint64_t Clock();
