@@ -103,6 +103,11 @@ ServerMetrics::ServerMetrics()
                        .Help("Checkpoints written")
                        .Register(*registry_)
                        .Add({})),
+      state_backend_(BuildGauge()
+                         .Name("adamasync_state_backend_healthy")
+                         .Help("Where the tables live (--device; label device) and whether it "
+                               "works: 1, or 0 once it failed (the shard then stops serving)")
+                         .Register(*registry_)),
       duplicate_pushes_(BuildCounter()
                             .Name("adamasync_duplicate_pushes_total")
                             .Help("Push chunks recognised as retries of applied ones and "
@@ -161,6 +166,7 @@ void ServerMetrics::Refresh(const ShardStore& store) {
     table_state_bytes_.Add(labels).Set(static_cast<double>(t.state_bytes));
     table_version_.Add(labels).Set(static_cast<double>(t.version));
   }
+  state_backend_.Add({{"device", store.backend().Describe()}}).Set(store.Health().ok() ? 1.0 : 0.0);
   {
     absl::MutexLock lock(&mu_);  // concurrent scrapes add each difference once
     for (const TableStats& t : tables) {

@@ -65,6 +65,7 @@ class ServerMetrics {
   prometheus::Gauge& checkpoint_duration_;
   prometheus::Gauge& checkpoint_bytes_;
   prometheus::Counter& checkpoints_;
+  prometheus::Family<prometheus::Gauge>& state_backend_;       // 1 healthy, 0 failed; by device
   prometheus::Family<prometheus::Counter>& duplicate_pushes_;  // by table
   prometheus::Family<prometheus::Counter>& stale_pushes_;      // by table, action
 

@@ -6,6 +6,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <atomic>
 #include <cstring>
@@ -180,6 +181,7 @@ TEST(StateFailureTest, AFailedDeviceStopsTheShardAndWritesNoCheckpoint) {
   checkpoint.interval = absl::ZeroDuration();
   options.checkpoint = checkpoint;
   options.on_state_failure = [&failures](const absl::Status&) { failures.fetch_add(1); };
+  options.metrics_listen = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<ShardServer>> server = ShardServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string address = "127.0.0.1:" + std::to_string((*server)->port());
@@ -200,6 +202,12 @@ TEST(StateFailureTest, AFailedDeviceStopsTheShardAndWritesNoCheckpoint) {
       << third.error_message();
   EXPECT_EQ(failures.load(), 1);
   EXPECT_EQ(HealthOf(address), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  httplib::Client scraper("127.0.0.1", (*server)->metrics_port());
+  auto scraped = scraper.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  EXPECT_TRUE(absl::StrContains(
+      scraped->body, "adamasync_state_backend_healthy{device=\"failing test backend\"} 0"))
+      << scraped->body;
 
   // Every later call is UNAVAILABLE (clients retry; a restarted shard
   // answers them), the hook does not run again, and no checkpoint of the

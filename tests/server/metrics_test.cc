@@ -46,7 +46,8 @@ TEST(MetricsTest, EndpointReportsRequestsTablesAndWorkers) {
         "adamasync_push_bytes_total 4000", "adamasync_pull_bytes_total 4000",
         "adamasync_table_elements{table=\"w\"} 1000", "adamasync_table_version{table=\"w\"} 1",
         "adamasync_live_workers 1", "adamasync_push_apply_duration_seconds_count 1",
-        "adamasync_push_staleness_count 1", "adamasync_checkpoint_age_seconds -1"}) {
+        "adamasync_push_staleness_count 1", "adamasync_checkpoint_age_seconds -1",
+        "adamasync_state_backend_healthy{device=\"cpu ("}) {
     EXPECT_NE(body.find(expected), std::string::npos) << "missing: " << expected << "\n" << body;
   }
   EXPECT_EQ(http.Get("/healthz")->body, "ok\n");
