@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "adamasync/v1/parameter_server.pb.h"
 
 namespace adamasync {
 
@@ -20,6 +21,22 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     result.SetPayload(kErrorDetailsPayload, absl::Cord(status.error_details()));
   }
   return result;
+}
+
+absl::Status NotAppliedUnavailable(absl::string_view message) {
+  absl::Status status = absl::UnavailableError(message);
+  v1::NotApplied details;
+  details.set_reason(std::string(message));
+  status.SetPayload(kErrorDetailsPayload, absl::Cord(details.SerializeAsString()));
+  return status;
+}
+
+bool IsNotAppliedUnavailable(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return false;
+  const absl::optional<absl::Cord> payload = status.GetPayload(kErrorDetailsPayload);
+  if (!payload) return false;
+  v1::NotApplied details;
+  return details.ParseFromString(std::string(*payload)) && !details.reason().empty();
 }
 
 }  // namespace adamasync

@@ -5,6 +5,7 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace adamasync {
 
@@ -16,6 +17,13 @@ inline constexpr char kErrorDetailsPayload[] = "type.googleapis.com/adamasync.v1
 // message; the kErrorDetailsPayload payload <-> error_details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// UNAVAILABLE with `message`, marked (adamasync.v1.NotApplied in the error
+// details) as answered before anything was applied: safe to send again.
+absl::Status NotAppliedUnavailable(absl::string_view message);
+// True for a status NotAppliedUnavailable made (after the trip through
+// gRPC); false for every other status, an unmarked UNAVAILABLE included.
+bool IsNotAppliedUnavailable(const absl::Status& status);
 
 }  // namespace adamasync
 

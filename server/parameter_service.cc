@@ -71,10 +71,10 @@ grpc::Status ParameterService::Finish(const char* method, absl::Time start,
 absl::StatusOr<CallGuard::Ticket> ParameterService::Admit(const grpc::ServerContext& context,
                                                           const char* method) {
   if (!ready_.load(std::memory_order_acquire)) {
-    return absl::UnavailableError("this shard is still restoring its checkpoint; retry shortly");
+    return NotAppliedUnavailable("this shard is still restoring its checkpoint; retry shortly");
   }
   if (absl::Status health = CheckHealth(); !health.ok()) {
-    return absl::UnavailableError(health.message());
+    return NotAppliedUnavailable(health.message());
   }
   if (guard_ == nullptr) return CallGuard::Ticket();
   return guard_->Admit(context, method);

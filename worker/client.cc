@@ -433,9 +433,9 @@ class ClientImpl final : public Client {
             done(std::move(status));
           }
         },
-        // Only numbered pushes may be re-sent after an attempt timed out:
-        // the server may have applied the first attempt.
-        /*retry_attempt_timeouts=*/seq != 0);
+        // Only numbered pushes may be re-sent after an attempt timed out
+        // or lost its connection: the server may have applied it.
+        /*retry_ambiguous=*/seq != 0);
     if (options_.drop_stale_pushes) {
       fan_out->set_absorb_error(
           [versions](size_t, const v1::PushRequest& req, const absl::Status& status) {
@@ -513,7 +513,7 @@ class ClientImpl final : public Client {
   std::shared_ptr<FanOut<Request, Response>> NewFanOut(
       typename FanOut<Request, Response>::Issue issue,
       typename FanOut<Request, Response>::OnResponse on_response,
-      typename FanOut<Request, Response>::OnDone on_done, bool retry_attempt_timeouts = true) {
+      typename FanOut<Request, Response>::OnDone on_done, bool retry_ambiguous = true) {
     FanOutConfig config;
     for (const auto& stub : stubs_) config.stubs.push_back(stub.get());
     config.addresses = options_.servers;
@@ -523,7 +523,7 @@ class ClientImpl final : public Client {
     config.max_backoff = options_.max_backoff;
     config.max_in_flight = static_cast<size_t>(options_.max_chunks_in_flight);
     config.attempt_timeout = options_.attempt_timeout;
-    config.retry_attempt_timeouts = retry_attempt_timeouts;
+    config.retry_ambiguous = retry_ambiguous;
     config.counters = &counters_;
     if (token_ != nullptr) {
       config.prepare_context = [token = token_.get()](grpc::ClientContext* context) {

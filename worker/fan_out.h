@@ -3,10 +3,11 @@
 //
 // At most `max_in_flight` calls run at once. A call answered UNAVAILABLE is
 // retried after an exponential backoff with jitter while the operation's
-// deadline allows. The first other error stops new calls from starting;
-// once the calls in flight have drained, `on_done` runs exactly once with
-// that error (prefixed with the shard that gave it), or with OK when every
-// call succeeded and every `on_response` returned OK.
+// deadline allows (unless that UNAVAILABLE leaves open whether the call was
+// applied and the config says not to risk it: `retry_ambiguous`). The first other error stops new
+// calls from starting; once the calls in flight have drained, `on_done` runs exactly once with that
+// error (prefixed with the shard that gave it), or with OK when every call succeeded and every
+// `on_response` returned OK.
 //
 // Requests may be filled lazily by `prepare` just before their first
 // attempt, and each call's request and response are freed as soon as the
@@ -55,9 +56,14 @@ struct FanOutConfig {
   RetryTimer* timer = nullptr;
   absl::Time deadline;
   // Per attempt; DEADLINE_EXCEEDED of an attempt is retried when
-  // `retry_attempt_timeouts` and the operation's deadline allows.
+  // `retry_ambiguous` and the operation's deadline allows.
   absl::Duration attempt_timeout = absl::InfiniteDuration();
-  bool retry_attempt_timeouts = false;
+  // Retry failures after which the call may have been applied: an attempt
+  // past attempt_timeout, and an UNAVAILABLE the server did not mark as
+  // NotApplied (a connection lost mid-call). Right for idempotent calls and
+  // numbered pushes (the server dedupes them); wrong for anonymous pushes,
+  // which could be applied twice. A marked UNAVAILABLE is always retried.
+  bool retry_ambiguous = false;
   absl::Duration initial_backoff;
   absl::Duration max_backoff;
   size_t max_in_flight = 8;
@@ -169,9 +175,7 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
       // Free the chunk's buffers now; only calls in flight hold memory.
       call.request = Request();
       call.response = Response();
-    } else if (result.code() == absl::StatusCode::kUnavailable ||
-               (result.code() == absl::StatusCode::kDeadlineExceeded &&
-                config_.retry_attempt_timeouts && absl::Now() < config_.deadline)) {
+    } else if (Retriable(result)) {
       const absl::Time retry_at = absl::Now() + Backoff(call.attempts);
       if (retry_at < config_.deadline && !Failed()) {
         Count(result.code() == absl::StatusCode::kUnavailable
@@ -190,6 +194,14 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
     }
     if (!result.ok() && absorb_ && absorb_(index, call.request, result)) {
       result = absl::OkStatus();
+    }
+    if (!result.ok() && !config_.retry_ambiguous &&
+        result.code() == absl::StatusCode::kUnavailable && !IsNotAppliedUnavailable(result)) {
+      result = absl::Status(result.code(),
+                            absl::StrCat(result.message(),
+                                         " (the connection broke mid-call: the call may have been "
+                                         "applied, so it was not sent again; a client with a "
+                                         "worker_id retries pushes exactly once)"));
     }
     if (!result.ok()) {
       Count(&CallCounters::failed_calls);
@@ -228,6 +240,17 @@ class FanOut : public std::enable_shared_from_this<FanOut<Request, Response>> {
   bool Failed() {
     absl::MutexLock lock(&mu_);
     return !status_.ok();
+  }
+
+  bool Retriable(const absl::Status& result) const {
+    switch (result.code()) {
+      case absl::StatusCode::kUnavailable:
+        return config_.retry_ambiguous || IsNotAppliedUnavailable(result);
+      case absl::StatusCode::kDeadlineExceeded:
+        return config_.retry_ambiguous && absl::Now() < config_.deadline;
+      default:
+        return false;
+    }
   }
 
   void Count(std::atomic<uint64_t> CallCounters::*counter) {

@@ -216,6 +216,11 @@ TEST(StateFailureTest, AFailedDeviceStopsTheShardAndWritesNoCheckpoint) {
   EXPECT_EQ(fourth.error_code(), grpc::StatusCode::UNAVAILABLE);
   std::vector<float> out(1000);
   EXPECT_EQ(client->Pull("t", absl::MakeSpan(out)).status().code(), absl::StatusCode::kUnavailable);
+  // The server marks these UNAVAILABLEs as "not applied": even an anonymous
+  // push is retried (until the deadline), as a restarted shard would take it.
+  std::unique_ptr<Client> anonymous = Client::Create(client_options).value();
+  EXPECT_EQ(anonymous->Push("t", grad, Versions{}).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_GT(anonymous->Counters().retried_unavailable, 0u);
   EXPECT_EQ(failures.load(), 1);
   EXPECT_FALSE((*server)->checkpoints()->WriteNow().ok());
   (*server)->Shutdown(absl::Seconds(1), /*final_checkpoint=*/true);

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "adamasync/client.h"
 #include "common/sharding.h"
@@ -81,6 +82,27 @@ TEST_F(ServiceConsistencyTest, PushRetriedAfterAttemptDeadlineIsAppliedOnce) {
     const TablePartSnapshot snap = server->store()->Find("retry_once").value()->Snapshot().value();
     for (uint64_t step : snap.segment_steps) EXPECT_EQ(step, 1u);
   }
+}
+
+// An anonymous push has no seq to dedupe: when its reply is lost (the
+// connection broke after the server applied it) the SDK must not send it
+// again, and say why; the push stays applied exactly once.
+TEST_F(ServiceConsistencyTest, AnonymousPushWhoseReplyIsLostIsNotSentAgain) {
+  std::atomic<int> replies{0};
+  servers_[0]->service()->SetPushReplyHookForTesting([&replies](const v1::PushRequest&) {
+    return replies.fetch_add(1) == 0 ? absl::UnavailableError("injected: reply lost")
+                                     : absl::OkStatus();
+  });
+  auto client = NewClient(/*worker_id=*/0);
+  TableSpec spec{"anonymous", 2 * kSegmentElements};
+  ASSERT_TRUE(client->CreateTable(spec).ok());
+  auto pushed = client->Push("anonymous", RandomVector(spec.num_elements, 1), Versions{});
+  ASSERT_EQ(pushed.status().code(), absl::StatusCode::kUnavailable) << pushed.status();
+  EXPECT_TRUE(absl::StrContains(pushed.status().message(), "may have been applied"))
+      << pushed.status();
+  EXPECT_EQ(client->Counters().retried_unavailable, 0u);
+  EXPECT_EQ(replies.load(), 1);
+  EXPECT_EQ(servers_[0]->store()->Find("anonymous").value()->Version(), 1u);
 }
 
 TEST_F(ServiceConsistencyTest, EightWorkersWithLostRepliesApplyEachDistinctPushOnce) {

@@ -64,7 +64,9 @@ struct ClientOptions {
   // Time allowed for one attempt of one chunk RPC; an attempt that runs out
   // (DEADLINE_EXCEEDED) is retried like UNAVAILABLE while the operation's
   // deadline allows. Infinite (default): one attempt may use the whole
-  // deadline. Pushes are retried only with a worker_id (exactly-once).
+  // deadline. Pushes of an anonymous client (worker_id 0) are not retried
+  // when they may have been applied (a timed-out attempt, a connection lost
+  // mid-call): they fail instead, so they are never applied twice.
   absl::Duration attempt_timeout = absl::InfiniteDuration();
 
   // This worker's identity (> 0), or 0 for an anonymous client. With an id,
