@@ -30,10 +30,6 @@ void AtomicMax(std::atomic<uint64_t>& target, uint64_t value) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 std::unique_ptr<PartState> HostState(const TableSpec& spec, ElementRange range) {
   absl::StatusOr<std::unique_ptr<PartState>> state = HostStateBackend()->Allocate(spec, range);
   if (!state.ok()) throw std::bad_alloc();
