@@ -27,16 +27,6 @@ std::string Ratio(const BandwidthFigure& num, const BandwidthFigure& den) {
                                                       : "-";
 }
 
-void WriteFigure(absl::string_view key, const BandwidthFigure& f, JsonWriter& w) {
-  if (f.reps == 0) return;
-  w.Key(key);
-  w.BeginObject();
-  w.Field("gbps", f.gbps);
-  w.Field("median_seconds", f.seconds);
-  w.Field("reps", f.reps);
-  w.EndObject();
-}
-
 }  // namespace
 
 std::string RenderGpuReport(const GpuReport& report) {
@@ -138,7 +128,7 @@ std::string GpuReportJson(const GpuReport& report) {
   w.Field("seconds_per_case", report.options.seconds_per_case);
   w.Field("multi_segment_elements", report.options.multi_segment_elements);
   w.Field("copy_reference_bytes", report.options.copy_reference_bytes);
-  WriteFigure("copy_reference", report.copy_reference, w);
+  WriteBandwidthFigure("copy_reference", report.copy_reference, w);
   w.Key("cases");
   w.BeginArray();
   for (const GpuCase& c : report.cases) {
@@ -149,13 +139,13 @@ std::string GpuReportJson(const GpuReport& report) {
       w.EndObject();
       continue;
     }
-    WriteFigure("adam", c.adam, w);
-    WriteFigure("amsgrad", c.amsgrad, w);
-    WriteFigure("multi", c.multi, w);
+    WriteBandwidthFigure("adam", c.adam, w);
+    WriteBandwidthFigure("amsgrad", c.amsgrad, w);
+    WriteBandwidthFigure("multi", c.multi, w);
     if (c.multi.reps > 0) w.Field("multi_tensors", c.multi_tensors);
-    WriteFigure("copy", c.copy, w);
-    WriteFigure("torch_adam", c.torch_adam, w);
-    WriteFigure("torch_amsgrad", c.torch_amsgrad, w);
+    WriteBandwidthFigure("copy", c.copy, w);
+    WriteBandwidthFigure("torch_adam", c.torch_adam, w);
+    WriteBandwidthFigure("torch_amsgrad", c.torch_amsgrad, w);
     if (c.copy.reps > 0) w.Field("adam_over_copy", c.adam.gbps / c.copy.gbps);
     if (c.torch_adam.reps > 0) w.Field("adam_over_torch", c.adam.gbps / c.torch_adam.gbps);
     w.EndObject();

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "bench/machine_info.h"
 
 namespace adamasync {
@@ -56,6 +57,12 @@ struct BandwidthFigure {
   double seconds = 0;  // median seconds per repetition
   int reps = 0;        // 0: not measured
 };
+
+class JsonWriter;
+// Writes `key`: {gbps, median_seconds, reps} into the object being written;
+// nothing for a figure that was not measured (reps == 0). The kernel and
+// GPU reports use it alike.
+void WriteBandwidthFigure(absl::string_view key, const BandwidthFigure& f, JsonWriter& w);
 
 struct KernelCase {
   uint64_t params = 0;

@@ -29,7 +29,10 @@ const DramReference* DramFor(const KernelReport& report, int threads) {
   return nullptr;
 }
 
-void WriteFigure(absl::string_view key, const BandwidthFigure& f, JsonWriter& w) {
+}  // namespace
+
+void WriteBandwidthFigure(absl::string_view key, const BandwidthFigure& f, JsonWriter& w) {
+  if (f.reps == 0) return;
   w.Key(key);
   w.BeginObject();
   w.Field("gbps", f.gbps);
@@ -37,8 +40,6 @@ void WriteFigure(absl::string_view key, const BandwidthFigure& f, JsonWriter& w)
   w.Field("reps", f.reps);
   w.EndObject();
 }
-
-}  // namespace
 
 std::string RenderKernelReport(const KernelReport& report) {
   std::string out =
@@ -110,8 +111,8 @@ std::string KernelReportJson(const KernelReport& report) {
     w.BeginObject();
     w.Field("threads", d.threads);
     w.Field("footprint_bytes", d.footprint_bytes);
-    WriteFigure("triad", d.triad, w);
-    WriteFigure("copy", d.copy, w);
+    WriteBandwidthFigure("triad", d.triad, w);
+    WriteBandwidthFigure("copy", d.copy, w);
     w.EndObject();
   }
   w.EndArray();
@@ -124,10 +125,10 @@ std::string KernelReportJson(const KernelReport& report) {
     w.Field("threads", c.threads);
     w.Field("footprint_bytes", c.footprint_bytes);
     w.Field("fits_llc", c.footprint_bytes <= report.machine.llc_bytes);
-    WriteFigure("adam", c.adam, w);
-    if (c.amsgrad.reps > 0) WriteFigure("amsgrad", c.amsgrad, w);
-    WriteFigure("triad", c.triad, w);
-    WriteFigure("copy", c.copy, w);
+    WriteBandwidthFigure("adam", c.adam, w);
+    WriteBandwidthFigure("amsgrad", c.amsgrad, w);
+    WriteBandwidthFigure("triad", c.triad, w);
+    WriteBandwidthFigure("copy", c.copy, w);
     w.Field("adam_over_triad", c.triad.gbps > 0 ? c.adam.gbps / c.triad.gbps : 0.0);
     w.Field("adam_over_dram_triad",
             dram && dram->triad.gbps > 0 ? c.adam.gbps / dram->triad.gbps : 0.0);
