@@ -81,66 +81,62 @@ void AdminClient::ForEachShard(const std::function<void(uint32_t shard)>& fn) co
   for (std::thread& t : threads) t.join();
 }
 
-std::vector<absl::StatusOr<v1::GetStatsResponse>> AdminClient::GetStatsAll() {
-  std::vector<absl::StatusOr<v1::GetStatsResponse>> out(num_shards());
+template <typename Request, typename Response>
+std::vector<absl::StatusOr<Response>> AdminClient::CallAll(
+    const char* rpc,
+    grpc::Status (v1::ParameterServer::Stub::*call)(grpc::ClientContext*, const Request&,
+                                                    Response*),
+    Request request, bool wait_for_ready) {
+  std::vector<absl::StatusOr<Response>> out(num_shards());
   ForEachShard([&](uint32_t shard) {
-    v1::GetStatsRequest request;
-    *request.mutable_view() = View(shard);
-    v1::GetStatsResponse response;
+    Request mine = request;
+    *mine.mutable_view() = View(shard);
+    Response response;
     grpc::ClientContext context;
-    Prepare(&context, /*wait_for_ready=*/false);
+    Prepare(&context, wait_for_ready);
     const absl::Status s =
-        Result(shard, "GetStats", stubs_[shard]->GetStats(&context, request, &response));
-    out[shard] = s.ok() ? absl::StatusOr<v1::GetStatsResponse>(std::move(response)) : s;
+        Result(shard, rpc, (stubs_[shard].get()->*call)(&context, mine, &response));
+    out[shard] = s.ok() ? absl::StatusOr<Response>(std::move(response)) : s;
   });
   return out;
 }
 
-std::vector<absl::Status> AdminClient::PrepareCheckpointAll(uint64_t checkpoint_id) {
-  std::vector<absl::Status> out(num_shards());
-  ForEachShard([&](uint32_t shard) {
-    v1::CheckpointCutRequest request;
-    *request.mutable_view() = View(shard);
-    request.set_checkpoint_id(checkpoint_id);
-    v1::PrepareCheckpointResponse response;
-    grpc::ClientContext context;
-    Prepare(&context);
-    out[shard] = Result(shard, "PrepareCheckpoint",
-                        stubs_[shard]->PrepareCheckpoint(&context, request, &response));
-  });
+namespace {
+
+template <typename Response>
+std::vector<absl::Status> StatusesOf(const std::vector<absl::StatusOr<Response>>& answers) {
+  std::vector<absl::Status> out;
+  for (const auto& answer : answers) out.push_back(answer.status());
   return out;
+}
+
+v1::CheckpointCutRequest CutRequest(uint64_t checkpoint_id) {
+  v1::CheckpointCutRequest request;
+  request.set_checkpoint_id(checkpoint_id);
+  return request;
+}
+
+}  // namespace
+
+std::vector<absl::StatusOr<v1::GetStatsResponse>> AdminClient::GetStatsAll() {
+  return CallAll("GetStats", &v1::ParameterServer::Stub::GetStats, v1::GetStatsRequest(),
+                 /*wait_for_ready=*/false);
+}
+
+std::vector<absl::Status> AdminClient::PrepareCheckpointAll(uint64_t checkpoint_id) {
+  return StatusesOf(CallAll("PrepareCheckpoint", &v1::ParameterServer::Stub::PrepareCheckpoint,
+                            CutRequest(checkpoint_id)));
 }
 
 std::vector<absl::StatusOr<v1::CommitCheckpointResponse>> AdminClient::CommitCheckpointAll(
     uint64_t checkpoint_id) {
-  std::vector<absl::StatusOr<v1::CommitCheckpointResponse>> out(num_shards());
-  ForEachShard([&](uint32_t shard) {
-    v1::CheckpointCutRequest request;
-    *request.mutable_view() = View(shard);
-    request.set_checkpoint_id(checkpoint_id);
-    v1::CommitCheckpointResponse response;
-    grpc::ClientContext context;
-    Prepare(&context);
-    const absl::Status s = Result(shard, "CommitCheckpoint",
-                                  stubs_[shard]->CommitCheckpoint(&context, request, &response));
-    out[shard] = s.ok() ? absl::StatusOr<v1::CommitCheckpointResponse>(std::move(response)) : s;
-  });
-  return out;
+  return CallAll("CommitCheckpoint", &v1::ParameterServer::Stub::CommitCheckpoint,
+                 CutRequest(checkpoint_id));
 }
 
 std::vector<absl::Status> AdminClient::AbortCheckpointAll(uint64_t checkpoint_id) {
-  std::vector<absl::Status> out(num_shards());
-  ForEachShard([&](uint32_t shard) {
-    v1::CheckpointCutRequest request;
-    *request.mutable_view() = View(shard);
-    request.set_checkpoint_id(checkpoint_id);
-    v1::AbortCheckpointResponse response;
-    grpc::ClientContext context;
-    Prepare(&context);
-    out[shard] = Result(shard, "AbortCheckpoint",
-                        stubs_[shard]->AbortCheckpoint(&context, request, &response));
-  });
-  return out;
+  return StatusesOf(CallAll("AbortCheckpoint", &v1::ParameterServer::Stub::AbortCheckpoint,
+                            CutRequest(checkpoint_id)));
 }
 
 std::vector<absl::StatusOr<std::string>> AdminClient::FinalizeCheckpointAll(

@@ -95,6 +95,14 @@ class AdminClient {
   v1::ShardView View(uint32_t shard) const;
   // The status of a finished call, prefixed with "shard I (ADDRESS): RPC: ".
   absl::Status Result(uint32_t shard, const char* rpc, const grpc::Status& status) const;
+  // Sends `request` (its view set for each shard) with `call` to every
+  // shard at once: the *All methods above. Defined in admin_client.cc.
+  template <typename Request, typename Response>
+  std::vector<absl::StatusOr<Response>> CallAll(
+      const char* rpc,
+      grpc::Status (v1::ParameterServer::Stub::*call)(grpc::ClientContext*, const Request&,
+                                                      Response*),
+      Request request, bool wait_for_ready = true);
 
   const AdminOptions options_;
   const std::unique_ptr<BearerTokenSource> token_;  // null: no token
