@@ -12,15 +12,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "common/initializer.h"
-#include "kernels/adam_cpu.h"
-#include "kernels/adam_scalars.h"
+#include "tests/testing/local_training.h"
 #include "worker/softmax_model.h"
 
 namespace adamasync {
@@ -233,44 +229,17 @@ TEST(MlpModelTest, RejectsBadArguments) {
 // The worker's defaults (worker_main.cc): 784-256-128-10, batch 64, Adam
 // with lr 1e-3, weights from the servers' initializer.
 TEST(LocalTrainingTest, OneEpochOfAdamReachesEightyThreePercent) {
-  const char* env = std::getenv("ADAMASYNC_FASHION_MNIST_DIR");
-  const std::string dir = env != nullptr ? env : kDefaultFashionMnistDir;
-  if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << "no Fashion-MNIST in " << dir << " (dataset-fashion-mnist)";
-  }
-  absl::StatusOr<Dataset> train = LoadFashionMnist(dir, Split::kTrain);
-  ASSERT_TRUE(train.ok()) << train.status();
-  absl::StatusOr<Dataset> test = LoadFashionMnist(dir, Split::kTest);
-  ASSERT_TRUE(test.ok()) << test.status();
-
-  constexpr int kBatchSize = 64;
+  const std::string dir = testing::FashionMnistDirOrEmpty();
+  if (dir.empty()) GTEST_SKIP() << "no Fashion-MNIST data set (dataset-fashion-mnist)";
   AdamConfig adam;
   adam.lr = 1e-3;
-  MlpModel model;
-  const std::vector<ParamInfo> infos = model.Params();
-  Tensors params(model), grads(model), m(model), v(model);
-  for (size_t t = 0; t < infos.size(); ++t) {
-    FillInitialValues(infos[t].init, 0, absl::MakeSpan(params.values[t]));
-  }
-  const std::vector<int64_t> order = EpochOrder(train->num_examples, /*seed=*/1, /*epoch=*/0);
-  Batch batch;
-  uint64_t step = 0;
-  for (size_t begin = 0; begin < order.size(); begin += kBatchSize) {
-    const size_t size = std::min<size_t>(kBatchSize, order.size() - begin);
-    GatherBatch(*train, absl::MakeConstSpan(order).subspan(begin, size), &batch);
-    ASSERT_TRUE(model.LossAndGradient(params.In(), batch.View(), grads.Out()).ok());
-    const kernels::AdamScalars scalars = kernels::MakeAdamScalars(adam, ++step);
-    for (size_t t = 0; t < infos.size(); ++t) {
-      kernels::AdamCpu(scalars, grads.values[t].data(),
-                       {params.values[t].data(), m.values[t].data(), v.values[t].data(), nullptr},
-                       params.values[t].size());
-    }
-  }
-  absl::StatusOr<BatchStats> result = Evaluate(model, params.In(), *test);
-  ASSERT_TRUE(result.ok()) << result.status();
+  absl::StatusOr<testing::LocalEpoch> epoch =
+      testing::TrainOneEpochLocally(MlpModel(), dir, /*batch_size=*/64, adam);
+  ASSERT_TRUE(epoch.ok()) << epoch.status();
   std::printf("local Adam MLP, 1 epoch (%llu steps): test_accuracy=%.4f test_loss=%.4f\n",
-              static_cast<unsigned long long>(step), result->accuracy(), result->loss);
-  EXPECT_GE(result->accuracy(), 0.83);
+              static_cast<unsigned long long>(epoch->steps), epoch->test.accuracy(),
+              epoch->test.loss);
+  EXPECT_GE(epoch->test.accuracy(), 0.83);
 }
 
 }  // namespace

@@ -9,13 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
+#include <cstdio>
 #include <random>
 #include <vector>
 
-#include "kernels/adam_cpu.h"
-#include "kernels/adam_scalars.h"
+#include "tests/testing/local_training.h"
 
 namespace adamasync {
 namespace training {
@@ -198,41 +196,17 @@ TEST(EvaluateTest, DoesNotDependOnTheBatchSize) {
 
 // The worker's defaults (worker_main.cc): batch 64, Adam with lr 1e-3.
 TEST(LocalTrainingTest, OneEpochOfAdamReachesEightyPercent) {
-  const char* env = std::getenv("ADAMASYNC_FASHION_MNIST_DIR");
-  const std::string dir = env != nullptr ? env : kDefaultFashionMnistDir;
-  if (!std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << "no Fashion-MNIST in " << dir << " (dataset-fashion-mnist)";
-  }
-  absl::StatusOr<Dataset> train = LoadFashionMnist(dir, Split::kTrain);
-  ASSERT_TRUE(train.ok()) << train.status();
-  absl::StatusOr<Dataset> test = LoadFashionMnist(dir, Split::kTest);
-  ASSERT_TRUE(test.ok()) << test.status();
-
-  constexpr int kBatchSize = 64;
+  const std::string dir = testing::FashionMnistDirOrEmpty();
+  if (dir.empty()) GTEST_SKIP() << "no Fashion-MNIST data set (dataset-fashion-mnist)";
   AdamConfig adam;
   adam.lr = 1e-3;
-  SoftmaxModel model;
-  Tensors params, grads, m, v;
-  const std::vector<int64_t> order = EpochOrder(train->num_examples, /*seed=*/1, /*epoch=*/0);
-  Batch batch;
-  uint64_t step = 0;
-  for (size_t begin = 0; begin < order.size(); begin += kBatchSize) {
-    const size_t size = std::min<size_t>(kBatchSize, order.size() - begin);
-    GatherBatch(*train, absl::MakeConstSpan(order).subspan(begin, size), &batch);
-    ASSERT_TRUE(model.LossAndGradient(params.In(), batch.View(), grads.Out()).ok());
-    const kernels::AdamScalars scalars = kernels::MakeAdamScalars(adam, ++step);
-    kernels::AdamCpu(scalars, grads.weight.data(),
-                     {params.weight.data(), m.weight.data(), v.weight.data(), nullptr},
-                     params.weight.size());
-    kernels::AdamCpu(scalars, grads.bias.data(),
-                     {params.bias.data(), m.bias.data(), v.bias.data(), nullptr},
-                     params.bias.size());
-  }
-  absl::StatusOr<BatchStats> result = Evaluate(model, params.In(), *test);
-  ASSERT_TRUE(result.ok()) << result.status();
+  absl::StatusOr<testing::LocalEpoch> epoch =
+      testing::TrainOneEpochLocally(SoftmaxModel(), dir, /*batch_size=*/64, adam);
+  ASSERT_TRUE(epoch.ok()) << epoch.status();
   std::printf("local Adam, 1 epoch (%llu steps): test_accuracy=%.4f test_loss=%.4f\n",
-              static_cast<unsigned long long>(step), result->accuracy(), result->loss);
-  EXPECT_GE(result->accuracy(), 0.80);
+              static_cast<unsigned long long>(epoch->steps), epoch->test.accuracy(),
+              epoch->test.loss);
+  EXPECT_GE(epoch->test.accuracy(), 0.80);
 }
 
 }  // namespace
